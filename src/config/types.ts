@@ -1,0 +1,103 @@
+/**
+ * The typed, validated, frozen configuration gripd runs on. Produced by
+ * `loadConfig()` from pushpin.conf (plus CLI overrides); every other module reads
+ * settings only from here. Durations carry their unit in the name.
+ *
+ * OWNER: src/config. Other modules read it; only src/config adds fields.
+ */
+export interface ListenAddress {
+  /** Host to bind ('' or undefined = all interfaces, as Pushpin's runner). */
+  host?: string;
+  port: number;
+}
+
+export interface Config {
+  /** Absolute path of the main config file, or undefined when running on built-in defaults. */
+  file?: string;
+  /** Directory of the main config file (relative paths resolve against it). */
+  dir: string;
+
+  global: {
+    libdir: string;
+    rundir: string;
+    ipcPrefix: string;
+    portOffset: number;
+    statsConnectionTtlS: number;
+    statsConnectionSend: boolean;
+  };
+
+  runner: {
+    /** Plain-HTTP client listeners (http_port, plus --port). */
+    httpPorts: ListenAddress[];
+    /** TLS client listeners (https_ports). */
+    httpsPorts: ListenAddress[];
+    /** Unix-socket client listeners (local_ports), absolute paths. */
+    localPorts: string[];
+    /** Folder of PEM certificates for TLS listeners (runner/certs next to the config). */
+    certsDir: string;
+    logDir: string;
+    /** 0 = errors only, 1 = warnings, 2 = info (default), 3 = debug. */
+    logLevel: number;
+    /** Max bytes of request line + headers. */
+    clientBufferSize: number;
+    clientMaxconn: number;
+    allowCompression: boolean;
+  };
+
+  proxy: {
+    /** Absolute path of the routes file (may not exist). */
+    routesFile: string;
+    debug: boolean;
+    autoCrossOrigin: boolean;
+    acceptXForwardedProtocol: boolean;
+    /** 'true' | 'proto-only' | 'false' as in Pushpin's set_x_forwarded_protocol. */
+    setXForwardedProtocol: 'true' | 'proto-only' | 'false';
+    /** Parsed x_forwarded_for rules. */
+    xForwardedFor: XffRules;
+    xForwardedForTrusted: XffRules;
+    origHeadersNeedMark: string[];
+    acceptPushpinRoute: boolean;
+    cdnLoop: string;
+    logFrom: boolean;
+    logUserAgent: boolean;
+    sigIss: string;
+    /** Raw key bytes (for HS256) or PEM text; already resolved from base64:/file: forms. */
+    sigKey: Uint8Array;
+    /** Key that marks a client request as trusted GRIP (chained proxies); empty = none. */
+    upstreamKey: Uint8Array;
+    sockjsUrl: string;
+    /** Worker processes (Pushpin 1.39's [proxy] workers); default = CPU count. */
+    workers: number;
+  };
+
+  handler: {
+    pushInSpec: string;
+    pushInSubSpecs: string[];
+    pushInSubConnect: boolean;
+    pushInHttpAddr: string;
+    pushInHttpPort: number;
+    pushInHttpMaxHeadersSize: number;
+    pushInHttpMaxBodySize: number;
+    statsSpec: string;
+    commandSpec: string;
+    messageRate: number;
+    messageHwm: number;
+    messageBlockSize: number;
+    messageWaitMs: number;
+    idCacheTtlS: number;
+    updateOnFirstSubscription: boolean;
+    connectionSubscriptionMax: number;
+    subscriptionLingerS: number;
+    statsSubscriptionTtlS: number;
+    statsReportIntervalS: number;
+    statsFormat: 'tnetstring' | 'json';
+    prometheusPort: number | undefined;
+    prometheusPrefix: string;
+  };
+}
+
+/** x_forwarded_for handling: drop all but the last `truncate` entries, then maybe append the peer. */
+export interface XffRules {
+  truncate: number | undefined;
+  append: boolean;
+}

@@ -1,0 +1,111 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, writeFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePorts, waitForPort } from './ports.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** Path of the compiled CLI (tests run from dist/test/...). */
+export const GRIPD_BIN = path.resolve(here, '../../src/cli/gripd.js');
+
+export interface GripdOptions {
+  /** Routes file lines (default: ['* test']). */
+  routes?: string[];
+  /** Extra config lines per section, e.g. { proxy: ['debug=true'] }. */
+  sections?: Partial<Record<'global' | 'runner' | 'proxy' | 'handler', string[]>>;
+  /** Extra CLI arguments. */
+  args?: string[];
+  /** Extra environment. */
+  env?: Record<string, string>;
+  /** Whether to wait for the publish port too (default true). */
+  waitPublish?: boolean;
+}
+
+export interface GripdInstance {
+  proc: ChildProcess;
+  dir: string;
+  configFile: string;
+  routesFile: string;
+  httpPort: number;
+  publishPort: number;
+  pullPort: number;
+  subPort: number;
+  commandPort: number;
+  /** Base URL for client requests. */
+  url: string;
+  /** Base URL of the HTTP publish API. */
+  publishUrl: string;
+  /** Everything the process printed so far (stdout + stderr). */
+  output(): string;
+  /** Sends SIGTERM and waits for exit; returns the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/**
+ * Starts gripd as a user would: the CLI with a temp pushpin.conf and routes file on
+ * free loopback ports. Resolves when the client (and publish) ports accept.
+ */
+export async function startGripd(opts: GripdOptions = {}): Promise<GripdInstance> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'gripd-test-'));
+  const [httpPort, publishPort, pullPort, subPort, commandPort] = (await freePorts(5)) as [number, number, number, number, number];
+  const routesFile = path.join(dir, 'routes');
+  await writeFile(routesFile, (opts.routes ?? ['* test']).join('\n') + '\n');
+  const s = opts.sections ?? {};
+  const conf = [
+    '[global]',
+    `rundir=${dir}/run`,
+    'ipc_prefix=gripd-test-',
+    ...(s.global ?? []),
+    '[runner]',
+    `http_port=${httpPort}`,
+    `logdir=${dir}/log`,
+    'log_level=2',
+    ...(s.runner ?? []),
+    '[proxy]',
+    'routesfile=routes',
+    'workers=1',
+    ...(s.proxy ?? []),
+    '[handler]',
+    `push_in_spec=tcp://127.0.0.1:${pullPort}`,
+    `push_in_sub_specs=tcp://127.0.0.1:${subPort}`,
+    'push_in_http_addr=127.0.0.1',
+    `push_in_http_port=${publishPort}`,
+    `command_spec=tcp://127.0.0.1:${commandPort}`,
+    `stats_spec=ipc://${dir}/run/stats`,
+    ...(s.handler ?? []),
+  ].join('\n') + '\n';
+  const configFile = path.join(dir, 'pushpin.conf');
+  await writeFile(configFile, conf);
+  let out = '';
+  const proc = spawn(process.execPath, [GRIPD_BIN, '--config', configFile, ...(opts.args ?? [])], {
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  proc.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+  proc.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const early = exited.then((code) => { throw new Error(`gripd exited early with code ${code}:\n${out}`); });
+  early.catch(() => undefined);
+  await Promise.race([
+    (async () => {
+      await waitForPort(httpPort);
+      if (opts.waitPublish !== false) await waitForPort(publishPort);
+    })(),
+    early,
+  ]);
+  return {
+    proc, dir, configFile, routesFile, httpPort, publishPort, pullPort, subPort, commandPort,
+    url: `http://127.0.0.1:${httpPort}`,
+    publishUrl: `http://127.0.0.1:${publishPort}`,
+    output: () => out,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 10000);
+      const code = await exited;
+      clearTimeout(timer);
+      await rm(dir, { recursive: true, force: true });
+      return code;
+    },
+  };
+}
