@@ -1,0 +1,2 @@
+// placeholder: wired by the lead once modules land
+export {};

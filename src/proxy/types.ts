@@ -1,0 +1,65 @@
+/**
+ * The seam between the proxy (src/proxy: client listeners, forwarding) and the GRIP
+ * handler (src/handler: holds, subscriptions, delivery). OWNER: src/proxy.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Route, Target } from '../routes/types.js';
+import type { Instruct } from '../grip/types.js';
+
+/** A request as gripd sends it to a backend (after routing, rewriting and header rules). */
+export interface BackendRequest {
+  method: string;
+  /** Path and query as sent to the backend (already rewritten for the route). */
+  path: string;
+  /** Header pairs as forwarded (hop-by-hop removed, X-Forwarded-* applied); Grip-Sig is added per send. */
+  headers: Array<[string, string]>;
+  body: Buffer;
+}
+
+/** A complete backend response (body read up to the caller's limit). */
+export interface BackendResponse {
+  status: number;
+  reason: string;
+  headers: Array<[string, string]>;
+  body: Buffer;
+}
+
+/** Everything the handler needs to take over a client request the backend answered with GRIP. */
+export interface GripHandoff {
+  /** The client's request; its body has been consumed already (see backendRequest.body). */
+  req: IncomingMessage;
+  /** The client's response, nothing written yet. The acceptor owns it from now on. */
+  res: ServerResponse;
+  route: Route;
+  /** The target that answered. */
+  target: Target;
+  /** The request as sent, for retries, hints and next links. */
+  backendRequest: BackendRequest;
+  /** Decoded instructions; `instruct.response.body` holds the body bytes read so far. */
+  instruct: Instruct;
+  /**
+   * Stream holds only: the remainder of the backend body still arriving. The acceptor
+   * sends it to the client after instruct.response.body and before starting the hold.
+   */
+  bodyRest?: AsyncIterable<Uint8Array>;
+  /** Client IP address as seen by gripd. */
+  clientAddress: string;
+  /** True when the client connected over TLS. */
+  ssl: boolean;
+}
+
+/** Implemented by src/handler. */
+export interface GripAcceptor {
+  accept(handoff: GripHandoff): void;
+}
+
+/** Implemented by src/proxy; used by src/handler for retries, hints and next/gone links. */
+export interface BackendRequester {
+  /**
+   * Sends `req` to the route's targets in failover order with a fresh Grip-Sig and
+   * resolves with the whole response (body up to `maxBodyBytes`, default 100 000).
+   * `url`, when given (next/gone links), is an absolute URL that replaces the target
+   * address and path. Rejects with an Error whose message says what failed.
+   */
+  request(route: Route, req: BackendRequest, opts?: { maxBodyBytes?: number; url?: string }): Promise<BackendResponse>;
+}
