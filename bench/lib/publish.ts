@@ -1,0 +1,31 @@
+import http from 'node:http';
+
+/** Keep-alive agent so a burst of publishes reuses one connection. */
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+/** Bound on one publish request. */
+const PUBLISH_TIMEOUT_MS = 10_000;
+
+/**
+ * POSTs one http-stream item to a Pushpin-compatible publish API (`/publish/`).
+ * Resolves with the HTTP status; rejects on network errors or timeout.
+ */
+export function publishStream(publishUrl: string, channel: string, content: string): Promise<number> {
+  const body = JSON.stringify({ items: [{ channel, formats: { 'http-stream': { content } } }] });
+  return new Promise((resolve, reject) => {
+    const req = http.request(publishUrl + '/publish/', {
+      method: 'POST', agent, timeout: PUBLISH_TIMEOUT_MS,
+      headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
+    }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('timeout', () => req.destroy(new Error('publish timed out')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Drops idle keep-alive publish connections (call before stopping a server). */
+export function closePublishConnections(): void {
+  agent.destroy();
+}
