@@ -1,0 +1,287 @@
+/**
+ * The GRIP engine: takes over requests the backend answered with GRIP, keeps the
+ * channel index (channel -> held requests), and delivers published items. OWNER of all
+ * subscription state; held objects own their own timers (on the shared wheel).
+ */
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import type { Config } from '../config/types.js';
+import { isGripResponse } from '../grip/headers.js';
+import { parseGripHeaders } from '../grip/instruct.js';
+import type { PublishItem } from '../grip/types.js';
+import type { Logger } from '../log/index.js';
+import type { BackendRequester, GripAcceptor, GripHandoff } from '../proxy/types.js';
+import type { Held, HoldHost, InstructDecoder } from './host.js';
+import { ResponseHold, writeBadGateway, writeWholeResponse } from './response-hold.js';
+import { Sequencer } from './sequencer.js';
+import { StreamHold } from './stream-hold.js';
+import { TimerWheel } from './timer-wheel.js';
+import { encodeChunk } from './wire.js';
+
+/**
+ * Default cap on bytes queued in one client socket before the subscriber is dropped as
+ * too slow. Protects memory (10 000 stuck clients x this) and keeps one stalled reader
+ * from holding buffers the fast ones never need.
+ */
+export const OUTBOUND_MAX_BYTES = 1_048_576;
+
+/** Counters for metrics; read at any time, never reset. */
+export interface HandlerCounters {
+  /** Requests currently held as long-polls. */
+  heldResponse: number;
+  /** Requests currently held as streams. */
+  heldStream: number;
+  /** Channels with at least one subscriber. */
+  channels: number;
+  /** Items written to subscribers (one per subscriber per item). */
+  deliveries: number;
+  /** Subscribers dropped for a full outbound buffer. */
+  drops: number;
+  /** Items received through publish(). */
+  itemsPublished: number;
+}
+
+export interface HandlerOptions {
+  config: Config;
+  logger: Logger;
+  requester: BackendRequester;
+  /**
+   * Decodes a backend answer (retries, hints, next links) into GRIP instructions, or
+   * null for a plain response. Default: src/grip's parseGripHeaders when any Grip-*
+   * header (or an application/grip-instruct body) is present.
+   */
+  decodeInstruct?: InstructDecoder;
+  /** Outbound buffer limit per client connection in bytes (default OUTBOUND_MAX_BYTES). */
+  outboundMaxBytes?: number;
+}
+
+export interface HandlerEvents {
+  subscribe: [channel: string];
+  unsubscribe: [channel: string];
+}
+
+/**
+ * Holds requests and delivers publishes. Emits `subscribe` when a channel gets its
+ * first subscriber and `unsubscribe` when its last one leaves (the ZeroMQ SUB input
+ * follows these); `channels()` lists the current ones.
+ */
+export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor {
+  readonly counters: HandlerCounters = { heldResponse: 0, heldStream: 0, channels: 0, deliveries: 0, drops: 0, itemsPublished: 0 };
+  private readonly responseByChannel = new Map<string, Set<ResponseHold>>();
+  private readonly streamByChannel = new Map<string, Set<StreamHold>>();
+  /** Subscriber count per channel across modes. */
+  private readonly refs = new Map<string, number>();
+  private readonly holds = new Set<Held>();
+  private readonly sequencer: Sequencer;
+  private readonly host: HoldHost;
+  private readonly wheel = new TimerWheel();
+  private stopping = false;
+  /** Sockets corked during one publish batch, uncorked at its end. */
+  private corked: Socket[] | null = null;
+  private nowMs = Date.now();
+
+  constructor(private readonly opts: HandlerOptions) {
+    super();
+    const hc = opts.config.handler;
+    this.sequencer = new Sequencer(hc.messageWaitMs, hc.idCacheTtlS, (item) => this.deliver(item));
+    const self = this;
+    const subscriptionMax = hc.connectionSubscriptionMax > 0 ? hc.connectionSubscriptionMax : Number.MAX_SAFE_INTEGER;
+    const decode: InstructDecoder = opts.decodeInstruct ?? ((resp) => {
+      if (!isGripResponse(resp.headers)) return null;
+      return parseGripHeaders(resp.status, resp.reason, resp.headers, resp.body, { subscriptionMax });
+    });
+    this.host = {
+      wheel: this.wheel,
+      logger: opts.logger,
+      requester: opts.requester,
+      decode,
+      lastIds: this.sequencer.lastIds,
+      outboundMaxBytes: opts.outboundMaxBytes ?? OUTBOUND_MAX_BYTES,
+      subscriptionMax,
+      get nowMs() {
+        return self.nowMs;
+      },
+      subscribe: (hold, channel) => this.subscribe(hold, channel),
+      unsubscribe: (hold, channel) => this.unsubscribe(hold, channel),
+      finished: (hold) => this.finished(hold),
+      accept: (h) => this.accept(h),
+      countDrop: () => {
+        this.counters.drops++;
+      },
+    };
+  }
+
+  /** Channels with at least one subscriber now. */
+  channels(): Iterable<string> {
+    return this.refs.keys();
+  }
+
+  /** Subscribers of `channel` by mode. */
+  subscriberCount(channel: string): { response: number; stream: number } {
+    return { response: this.responseByChannel.get(channel)?.size ?? 0, stream: this.streamByChannel.get(channel)?.size ?? 0 };
+  }
+
+  /** Takes over a request the backend answered with GRIP. Never throws. */
+  accept(h: GripHandoff): void {
+    if (this.stopping) {
+      writeWholeResponse(h.res, 503, 'Service Unavailable', [['Content-Type', 'text/plain']], Buffer.from('Service Unavailable\n'));
+      return;
+    }
+    try {
+      const hold = h.instruct.hold;
+      if (hold?.mode === 'response') {
+        const rh = new ResponseHold(this.host, h);
+        this.holds.add(rh);
+        this.counters.heldResponse++;
+        rh.start();
+      } else if (hold?.mode === 'stream' || h.instruct.nextLink !== undefined) {
+        const sh = new StreamHold(this.host, h);
+        this.holds.add(sh);
+        this.counters.heldStream++;
+        sh.start();
+      } else {
+        const r = h.instruct.response;
+        writeWholeResponse(h.res, r.code, r.reason, r.headers, r.body);
+      }
+    } catch (err) {
+      this.opts.logger.error({ err: (err as Error).message }, 'handler: accept failed');
+      writeBadGateway(h.res, undefined);
+    }
+  }
+
+  /**
+   * Delivers published items in order (after id/prev-id sequencing and de-duplication).
+   * Items for channels nobody holds are dropped at once. Trusts its input (validated by
+   * the publish parsers).
+   */
+  publish(items: PublishItem[]): void {
+    if (this.stopping) return;
+    this.nowMs = Date.now();
+    const batch = items.length > 1;
+    if (batch) this.corked = [];
+    try {
+      for (const item of items) {
+        this.counters.itemsPublished++;
+        if (!this.refs.has(item.channel)) continue;
+        this.sequencer.add(item, !item.noSeq);
+      }
+    } finally {
+      if (batch && this.corked !== null) {
+        for (const s of this.corked) s.uncork();
+        this.corked = null;
+      }
+    }
+  }
+
+  /**
+   * Graceful stop: long-polls get their timeout response, streams end with their last
+   * chunk. Resolves once every held request has been answered.
+   */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.sequencer.stop();
+    for (const h of [...this.holds]) {
+      try {
+        h.shutdown();
+      } catch (err) {
+        this.opts.logger.warn({ err: (err as Error).message }, 'handler: shutdown of a hold failed');
+      }
+    }
+    this.wheel.clear();
+  }
+
+  private deliver(item: PublishItem): void {
+    const rf = item.formats.httpResponse;
+    if (rf !== undefined) {
+      const set = this.responseByChannel.get(item.channel);
+      if (set !== undefined) {
+        // Answering removes the hold from the set, so iterate over a copy.
+        for (const h of [...set]) {
+          h.deliver(item, item.channel, rf);
+          this.counters.deliveries++;
+        }
+      }
+    }
+    const sf = item.formats.httpStream;
+    if (sf !== undefined) {
+      const set = this.streamByChannel.get(item.channel);
+      if (set !== undefined && set.size > 0) this.deliverStream(item, sf, set);
+    }
+  }
+
+  private deliverStream(item: PublishItem, sf: NonNullable<PublishItem['formats']['httpStream']>, set: Set<StreamHold>): void {
+    const action = sf.action ?? 'send';
+    const content = sf.content ?? Buffer.alloc(0);
+    if (action !== 'send' || content.length === 0) {
+      for (const h of [...set]) h.deliver(item, item.channel, sf);
+      return;
+    }
+    // Encode once; every subscriber writes the same Buffer.
+    const chunk = encodeChunk(content);
+    const corked = this.corked;
+    let slow: StreamHold[] | undefined;
+    let n = 0;
+    for (const h of set) {
+      if (h.needsSlowPath(item.channel)) {
+        (slow ??= []).push(h);
+        continue;
+      }
+      if (corked !== null) this.cork(h, corked);
+      if (h.writeShared(chunk, content)) n++;
+    }
+    this.counters.deliveries += n;
+    if (slow !== undefined) {
+      for (const h of slow) {
+        h.deliver(item, item.channel, sf);
+        this.counters.deliveries++;
+      }
+    }
+  }
+
+  private cork(h: StreamHold, corked: Socket[]): void {
+    const s = h.h.res.socket;
+    if (s === null || s.writableCorked > 0) return;
+    s.cork();
+    corked.push(s);
+  }
+
+  private subscribe(hold: Held, channel: string): void {
+    const index = hold.mode === 'response' ? this.responseByChannel : this.streamByChannel;
+    let set = index.get(channel) as Set<Held> | undefined;
+    if (set === undefined) {
+      set = new Set();
+      index.set(channel, set as never);
+    }
+    if (set.has(hold)) return;
+    set.add(hold);
+    const n = this.refs.get(channel) ?? 0;
+    this.refs.set(channel, n + 1);
+    if (n === 0) {
+      this.counters.channels++;
+      this.opts.logger.debug({ channel }, 'handler: channel subscribed');
+      this.emit('subscribe', channel);
+    }
+  }
+
+  private unsubscribe(hold: Held, channel: string): void {
+    const index = hold.mode === 'response' ? this.responseByChannel : this.streamByChannel;
+    const set = index.get(channel) as Set<Held> | undefined;
+    if (set === undefined || !set.delete(hold)) return;
+    if (set.size === 0) index.delete(channel);
+    const n = (this.refs.get(channel) ?? 1) - 1;
+    if (n > 0) {
+      this.refs.set(channel, n);
+      return;
+    }
+    this.refs.delete(channel);
+    this.counters.channels--;
+    this.sequencer.clearChannel(channel);
+    this.emit('unsubscribe', channel);
+  }
+
+  private finished(hold: Held): void {
+    if (!this.holds.delete(hold)) return;
+    if (hold.mode === 'response') this.counters.heldResponse--;
+    else this.counters.heldStream--;
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * What a held request needs from the Handler that owns the channel index. Held objects
+ * call these; they never touch the Handler's maps.
+ */
+import type { Logger } from '../log/index.js';
+import type { BackendRequester, BackendResponse, GripHandoff } from '../proxy/types.js';
+import type { Instruct } from '../grip/types.js';
+import type { TimerWheel } from './timer-wheel.js';
+
+/** Decodes a backend answer; returns null when it carries no GRIP instructions. Throws on malformed GRIP. */
+export type InstructDecoder = (resp: BackendResponse) => Instruct | null;
+
+export interface HoldHost {
+  readonly wheel: TimerWheel;
+  readonly logger: Logger;
+  readonly requester: BackendRequester;
+  readonly decode: InstructDecoder;
+  /** Time of the current publish (ms since epoch), read instead of calling Date.now() per delivery. */
+  readonly nowMs: number;
+  /** Last published id per channel (for prev-id conflict checks). */
+  readonly lastIds: ReadonlyMap<string, string>;
+  /** Per-connection outbound buffer limit in bytes. */
+  readonly outboundMaxBytes: number;
+  /** Max channels per held request (connection_subscription_max). */
+  readonly subscriptionMax: number;
+  subscribe(hold: Held, channel: string): void;
+  unsubscribe(hold: Held, channel: string): void;
+  /** The hold is over: drop it from every index. */
+  finished(hold: Held): void;
+  /** Starts a new hold on the same client (a retry answered with GRIP). */
+  accept(h: GripHandoff): void;
+  /** A subscriber was dropped for not reading fast enough. */
+  countDrop(): void;
+}
+
+/** Common surface of response and stream holds, as the Handler sees them. */
+export interface Held {
+  readonly mode: 'response' | 'stream';
+  /** Ends the hold as on shutdown: timeout response for long-polls, last chunk for streams. */
+  shutdown(): void;
+}
