@@ -33,6 +33,12 @@ export interface Config {
     httpsPorts: ListenAddress[];
     /** Unix-socket client listeners (local_ports), absolute paths. */
     localPorts: string[];
+    /**
+     * The same listeners as `localPorts` (same order) with the socket file options
+     * Pushpin's runner reads from the `?mode=&user=&group=` query. Optional: added by
+     * src/config, always set by `loadConfig()`.
+     */
+    localListeners?: LocalListener[];
     /** Folder of PEM certificates for TLS listeners (runner/certs next to the config). */
     certsDir: string;
     logDir: string;
@@ -91,9 +97,24 @@ export interface Config {
     statsSubscriptionTtlS: number;
     statsReportIntervalS: number;
     statsFormat: 'tnetstring' | 'json';
+    /** Port of the Prometheus exporter ([handler] prometheus_port); undefined = off. */
     prometheusPort: number | undefined;
+    /** Bind address of the Prometheus exporter ('' or undefined = all interfaces). Optional, set by loadConfig. */
+    prometheusAddr?: string;
     prometheusPrefix: string;
   };
+}
+
+/** One Unix-socket client listener (an item of [runner] local_ports). */
+export interface LocalListener {
+  /** Absolute socket path. */
+  path: string;
+  /** File mode for the socket (from `?mode=`, octal in the config); undefined = umask default. */
+  mode?: number;
+  /** Owner user name (`?user=`). */
+  user?: string;
+  /** Owner group name (`?group=`). */
+  group?: string;
 }
 
 /** x_forwarded_for handling: drop all but the last `truncate` entries, then maybe append the peer. */
