@@ -43,7 +43,7 @@ test('command packet: responses as Pushpin writes them', () => {
   assert.equal(encodeCommandResponse({ id: Buffer.from('1'), success: true, value: null }).toString(), '37:2:id,1:1,7:success,4:true!5:value,0:~}');
   assert.equal(
     encodeCommandResponse({ success: false, condition: 'method-not-found' }).toString(),
-    '47:7:success,5:false!9:condition,16:method-not-found,}',
+    '50:7:success,5:false!9:condition,16:method-not-found,}',
   );
   const r = decodeCommandResponse(encodeCommandResponse({ id: Buffer.from('9'), success: false, condition: 'bad-request', value: 'why' }));
   assert.deepEqual(r, { id: Buffer.from('9'), success: false, condition: 'bad-request', value: Buffer.from('why') });
