@@ -102,6 +102,12 @@ export interface Config {
     /** Bind address of the Prometheus exporter ('' or undefined = all interfaces). Optional, set by loadConfig. */
     prometheusAddr?: string;
     prometheusPrefix: string;
+    /**
+     * Optional publisher key (gripd extension, not in Pushpin). When set and non-empty, the
+     * HTTP publish API requires `Authorization: Bearer <JWT signed HS256 with this key>` or
+     * Basic credentials whose password is this key; otherwise it answers 401.
+     */
+    publishKey?: Uint8Array;
   };
 }
 

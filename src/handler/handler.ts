@@ -25,6 +25,9 @@ import { encodeChunk } from './wire.js';
  */
 export const OUTBOUND_MAX_BYTES = 1_048_576;
 
+/** Delay before update_on_first_subscription updates a new channel's sessions (Pushpin's SUBSCRIBED_DELAY). */
+export const FIRST_SUBSCRIPTION_UPDATE_DELAY_MS = 1000;
+
 /** Counters for metrics; read at any time, never reset. */
 export interface HandlerCounters {
   /** Requests currently held as long-polls. */
@@ -190,6 +193,29 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
     this.wheel.clear();
   }
 
+  /** Pushpin's `recover`: forget last ids and update every session (retry / next link). */
+  recover(): void {
+    this.sequencer.lastIds.clear();
+    for (const h of [...this.holds]) h.update();
+  }
+
+  /** Updates the HTTP sessions held on `channel` (all of them when absent). */
+  refresh(opts: { cid?: string; channel?: string }): void {
+    if (opts.channel === undefined) return;
+    this.updateChannel(opts.channel);
+  }
+
+  /** Of the given connection ids, the live ones. HTTP holds have no ids, so none here. */
+  conncheck(ids: string[]): string[] {
+    void ids;
+    return [];
+  }
+
+  private updateChannel(channel: string): void {
+    const holds: Held[] = [...(this.responseByChannel.get(channel) ?? []), ...(this.streamByChannel.get(channel) ?? [])];
+    for (const h of holds) h.update();
+  }
+
   private deliver(item: PublishItem): void {
     const rf = item.formats.httpResponse;
     if (rf !== undefined) {
@@ -260,6 +286,14 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
       this.counters.channels++;
       this.opts.logger.debug({ channel }, 'handler: channel subscribed');
       this.emit('subscribe', channel);
+      if (this.opts.config.handler.updateOnFirstSubscription) {
+        // As Pushpin: once the subscription has had time to reach publishers, ask the
+        // sessions on it to catch up on what they may have missed meanwhile.
+        const t = setTimeout(() => {
+          if (this.refs.has(channel) && !this.stopping) this.updateChannel(channel);
+        }, FIRST_SUBSCRIPTION_UPDATE_DELAY_MS);
+        t.unref();
+      }
     }
   }
 

@@ -38,4 +38,6 @@ export interface Held {
   readonly mode: 'response' | 'stream';
   /** Ends the hold as on shutdown: timeout response for long-polls, last chunk for streams. */
   shutdown(): void;
+  /** Pushpin's session update: long-polls retry the original request, streams fetch their next link. */
+  update(): void;
 }

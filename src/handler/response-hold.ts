@@ -119,6 +119,10 @@ export class ResponseHold implements Held, WheelEntry {
     this.onTimer();
   }
 
+  update(): void {
+    this.retry();
+  }
+
   /** A published http-response item for one of our channels. */
   deliver(item: PublishItem, channel: string, f: HttpResponseFormat): void {
     if (this.done) return;

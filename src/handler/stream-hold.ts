@@ -423,6 +423,10 @@ export class StreamHold implements Held {
     this.end();
   }
 
+  update(): void {
+    if (this.state === 'holding' && this.next !== undefined) this.fetchNextLink();
+  }
+
   private destroy(): void {
     if (this.sock !== null) this.sock.destroy();
     else this.h.res.destroy();
