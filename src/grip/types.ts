@@ -23,7 +23,12 @@ export interface KeepAlive {
 export interface GripResponse {
   code: number;
   reason: string;
-  /** Header pairs in order; names keep their case. */
+  /**
+   * Header pairs in order; names keep their case. Values are byte strings (one char per
+   * byte, latin1), as Node's HTTP parser gives them, so UTF-8 text arrives as its bytes.
+   * The GRIP parsers also remove framing headers (Content-Length, Transfer-Encoding,
+   * Connection, Keep-Alive, Content-Encoding): the sender sets its own framing.
+   */
   headers: Array<[string, string]>;
   body: Buffer;
 }
@@ -50,8 +55,22 @@ export interface Instruct {
   meta: Record<string, string>;
   nextLink?: Link;
   goneLink?: Link;
-  /** Headers of the hold response to keep exposing on a published response (Grip-Expose-Headers). */
+  /**
+   * Grip-Expose-Headers names (as given). When non-empty, `response.headers` has already
+   * been narrowed to just these headers, as Pushpin does.
+   */
   exposeHeaders: string[];
+  /**
+   * Channels named without a hold (Grip-Channel but no Grip-Hold). Pushpin uses them only
+   * to pick response filters; undefined when there are none or when there is a hold.
+   */
+  channels?: ChannelSubscription[];
+  /**
+   * How many channels were dropped because the instruction named more than
+   * `connection_subscription_max` (Pushpin logs "too many subscriptions" and keeps the
+   * first ones). Undefined when none were dropped.
+   */
+  channelsDropped?: number;
 }
 
 /** http-response publish format. */
@@ -63,12 +82,21 @@ export interface HttpResponseFormat {
   body?: Buffer;
   /** JSON Patch operations applied to the hold response body. */
   bodyPatch?: unknown[];
+  /**
+   * Grip-Expose-Headers values found in `headers` (which no longer hold any Grip-* header).
+   * Pushpin drops these names from the merged hold+publish headers when it responds.
+   */
+  exposeHeaders?: string[];
+  /** `content-filters` named by the publisher (applied to the body before sending). */
+  contentFilters?: string[];
 }
 
 /** http-stream publish format. */
 export interface HttpStreamFormat {
   action?: 'send' | 'hint' | 'close';
   content?: Buffer;
+  /** `content-filters` named by the publisher. */
+  contentFilters?: string[];
 }
 
 /** ws-message publish format. */
@@ -78,6 +106,8 @@ export interface WsMessageFormat {
   content?: Buffer;
   code?: number;
   reason?: string;
+  /** `content-filters` named by the publisher. */
+  contentFilters?: string[];
 }
 
 export interface PublishItem {
@@ -86,6 +116,8 @@ export interface PublishItem {
   prevId?: string;
   noSeq: boolean;
   meta: Record<string, string>;
+  /** Publisher-declared payload size in bytes (`size`), used for message block accounting. */
+  size?: number;
   formats: {
     httpResponse?: HttpResponseFormat;
     httpStream?: HttpStreamFormat;
