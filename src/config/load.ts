@@ -205,9 +205,11 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<LoadConf
   };
   const int = (section: Section, key: string, min: number, max: number | undefined, fallback: number): number =>
     intOf(get(section, key), section, key, min, max, err) ?? fallback;
+  // A default spec pushed out of range is port_offset's fault: report it there.
+  const offsetSite = (v: Value): Value => (v.builtIn ? get('global', 'port_offset') : v);
   const spec = (section: Section, key: string, value: string): string => {
     const r = offsetTcpSpec(value, portOffset);
-    return report(r, get(section, key), section, key, err) ?? value;
+    return report(r, offsetSite(get(section, key)), section, key, err) ?? value;
   };
 
   // [runner] listeners
@@ -289,7 +291,10 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<LoadConf
     const r = report(parsePort(v.value), v, 'handler', 'push_in_http_port', err);
     if (r !== undefined) {
       pushInHttpPort = r + portOffset;
-      if (pushInHttpPort > 65535) err(v.file, v.line, `[handler] push_in_http_port: port_offset moves ${r} past 65535`);
+      if (pushInHttpPort > 65535) {
+        const at = offsetSite(v);
+        err(at.file, at.line, `[handler] push_in_http_port: port_offset moves ${r} past 65535`);
+      }
     }
   }
   let statsFormat: 'tnetstring' | 'json' = 'tnetstring';

@@ -1,10 +1,11 @@
 import { pino, type Logger } from 'pino';
 
 export type { Logger };
+export { accessLine, logAccess, MAX_ACCESS_FIELD_LENGTH, type AccessRecord } from './access.js';
 
 /**
- * Pushpin's log levels: 0 = errors only, 1 = warnings, 2 = info (default), 3 = debug.
- * Maps them onto pino levels.
+ * Pushpin's log levels: 0 = errors only, 1 = warnings, 2 = info (default), 3 = debug
+ * (what --verbose selects); anything above 3 is also debug. Maps them onto pino levels.
  */
 export function pinoLevelFor(level: number): pino.Level {
   if (level <= 0) return 'error';
@@ -36,7 +37,9 @@ export function createLogger(opts: LoggerOptions): Logger {
     write(line: string): void {
       let rec: Record<string, unknown>;
       try { rec = JSON.parse(line) as Record<string, unknown>; } catch { dest.write(line); return; }
-      const { level: lv, time, msg, ...rest } = rec;
+      // The access line already says everything its `access` fields hold.
+      const { level: lv, time, msg, access: _access, ...rest } = rec;
+      void _access;
       const tag = LEVEL_TAGS[lv as number] ?? String(lv);
       const ts = new Date(time as number).toISOString().replace('T', ' ').replace('Z', '');
       const extras = Object.entries(rest)
