@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Route, Target } from '../routes/types.js';
+import type { RouteTable } from '../routes/table.js';
 import type { Instruct } from '../grip/types.js';
 
 /** A request as gripd sends it to a backend (after routing, rewriting and header rules). */
@@ -63,3 +64,18 @@ export interface BackendRequester {
    */
   request(route: Route, req: BackendRequest, opts?: { maxBodyBytes?: number; url?: string }): Promise<BackendResponse>;
 }
+
+/** The part of src/routes' RouteTable the proxy uses (a RouteTable satisfies it). */
+export type RouteLookup = Pick<RouteTable, 'resolve'>;
+
+/** A request as the built-in test handler (route target `test`) receives it. */
+export interface TestRequest {
+  method: string;
+  /** Path and query, relative to the route's path_beg as Pushpin does for test targets. */
+  path: string;
+  headers: Array<[string, string]>;
+  body: Buffer;
+}
+
+/** The built-in test handler: answers like a backend (GRIP detection runs on the answer). */
+export type TestHandler = (req: TestRequest) => Promise<BackendResponse>;

@@ -1,0 +1,198 @@
+/**
+ * Client listeners: plain HTTP on http_port(s), HTTPS on https_ports with per-SNI
+ * certificates, and HTTP over Unix sockets on local_ports. Enforces client_buffer_size
+ * (header block size), client_maxconn (across all listeners) and the header timeout.
+ */
+import { chmodSync, existsSync, lstatSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import type { Socket } from 'node:net';
+import type { Config, ListenAddress } from '../config/types.js';
+import type { Logger } from '../log/index.js';
+import { CertStore } from './tls-certs.js';
+import {
+  CERT_RELOAD_DEBOUNCE_MS, CLIENT_HEADERS_TIMEOUT_MS, CLIENT_KEEP_ALIVE_TIMEOUT_MS, CLIENT_TIMEOUT_CHECK_INTERVAL_MS,
+} from './limits.js';
+
+/** Shortest interval between two "connection refused: client_maxconn" warnings. */
+const MAXCONN_WARN_INTERVAL_MS = 5_000;
+
+export type RequestCallback = (req: IncomingMessage, res: ServerResponse, ssl: boolean) => void;
+
+export interface Listeners {
+  /** Every server, for later capabilities (e.g. WebSocket upgrades). */
+  servers: http.Server[];
+  /** Open client connections across all listeners. */
+  connections(): number;
+  /** Re-reads certificates (SNI and default). */
+  reloadTls(): void;
+  /** Stops accepting; waits up to `graceMs` for in-flight requests, then closes the rest. */
+  close(graceMs: number): Promise<void>;
+}
+
+function describe(a: ListenAddress | string): string {
+  return typeof a === 'string' ? a : `${a.host === undefined || a.host === '' ? '*' : a.host}:${a.port}`;
+}
+
+/** Replies to requests Node's parser rejects, without reaching the proxy. */
+function onClientError(logger: Logger) {
+  return (err: Error & { code?: string }, socket: Socket): void => {
+    if (logger.isLevelEnabled('debug')) logger.debug({ err: err.message, code: err.code }, 'proxy: bad client request');
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large'
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout'
+      : '400 Bad Request';
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    // A client that doesn't read its answer must not hold the socket open.
+    setTimeout(() => socket.destroy(), 1000).unref();
+  };
+}
+
+/** Starts every configured listener; rejects naming the address that failed. */
+export async function startListeners(config: Config, logger: Logger, onRequest: RequestCallback): Promise<Listeners> {
+  const runner = config.runner;
+  const servers: http.Server[] = [];
+  const certs = new CertStore(runner.certsDir, logger);
+  const tlsServers: Array<{ server: https.Server; port: number }> = [];
+  let open = 0;
+  let dropped = 0;
+  let lastWarn = 0;
+
+  const serverOptions: http.ServerOptions = {
+    maxHeaderSize: runner.clientBufferSize,
+    requireHostHeader: false,
+    joinDuplicateHeaders: false,
+    keepAlive: true,
+    noDelay: true,
+    headersTimeout: CLIENT_HEADERS_TIMEOUT_MS,
+    // Uploads and downloads may stream for a long time; only the header phase is capped.
+    requestTimeout: 0,
+    keepAliveTimeout: CLIENT_KEEP_ALIVE_TIMEOUT_MS,
+    connectionsCheckingInterval: CLIENT_TIMEOUT_CHECK_INTERVAL_MS,
+  };
+
+  const track = (socket: Socket): void => {
+    if (open >= runner.clientMaxconn) {
+      dropped++;
+      socket.destroy();
+      const now = Date.now();
+      if (now - lastWarn >= MAXCONN_WARN_INTERVAL_MS) {
+        lastWarn = now;
+        logger.warn({ max: runner.clientMaxconn, dropped }, 'proxy: client_maxconn reached; refusing connections');
+        dropped = 0;
+      }
+      return;
+    }
+    open++;
+    socket.once('close', () => { open--; });
+  };
+
+  const setup = (server: http.Server, ssl: boolean): void => {
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => onRequest(req, res, ssl));
+    server.on('clientError', onClientError(logger));
+    server.on('connection', track);
+    if (ssl) {
+      server.on('tlsClientError', (err: Error) => {
+        if (logger.isLevelEnabled('debug')) logger.debug({ err: err.message }, 'proxy: TLS handshake failed');
+      });
+    }
+    servers.push(server);
+  };
+
+  const listen = (server: http.Server, where: ListenAddress | string): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const onErr = (err: Error): void => reject(new Error(`cannot listen on ${describe(where)}: ${err.message}`));
+      server.once('error', onErr);
+      const done = (): void => {
+        server.off('error', onErr);
+        server.on('error', (err) => logger.error({ err: err.message, listener: describe(where) }, 'proxy: listener error'));
+        resolve();
+      };
+      if (typeof where === 'string') server.listen(where, done);
+      else if (where.host === undefined || where.host === '') server.listen(where.port, done);
+      else server.listen(where.port, where.host, done);
+    });
+
+  try {
+    for (const addr of runner.httpPorts) {
+      const server = http.createServer(serverOptions);
+      setup(server, false);
+      await listen(server, addr);
+    }
+    for (const addr of runner.httpsPorts) {
+      const port = addr.port;
+      const def = certs.readFiles(`default_${port}`);
+      const server = https.createServer({
+        ...serverOptions,
+        ...(def ?? {}),
+        SNICallback: (name, cb) => {
+          const ctx = certs.lookup(name, port);
+          if (ctx === undefined) cb(new Error(`no certificate for ${name}`));
+          else cb(null, ctx);
+        },
+      });
+      setup(server, true);
+      tlsServers.push({ server, port });
+      await listen(server, addr);
+    }
+    const locals = runner.localListeners ?? runner.localPorts.map((path) => ({ path, mode: undefined }));
+    for (const { path: file, mode } of locals) {
+      // A socket file left by a previous run would make listen fail with EADDRINUSE.
+      if (existsSync(file) && lstatSync(file).isSocket()) unlinkSync(file);
+      const server = http.createServer(serverOptions);
+      setup(server, false);
+      await listen(server, file);
+      if (mode !== undefined) chmodSync(file, mode);
+    }
+  } catch (err) {
+    for (const s of servers) s.close();
+    throw err;
+  }
+
+  const reloadTls = (): void => {
+    certs.reload();
+    for (const { server, port } of tlsServers) {
+      const def = certs.readFiles(`default_${port}`);
+      if (def === undefined) continue;
+      try {
+        server.setSecureContext(def);
+      } catch (err) {
+        logger.warn({ err: (err as Error).message, cert: `default_${port}` }, 'proxy: invalid default certificate');
+      }
+    }
+    logger.debug('proxy: TLS certificates reloaded');
+  };
+
+  let watcher: FSWatcher | undefined;
+  if (tlsServers.length > 0) {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      watcher = watch(runner.certsDir, () => {
+        if (timer !== undefined) clearTimeout(timer);
+        timer = setTimeout(() => { timer = undefined; reloadTls(); }, CERT_RELOAD_DEBOUNCE_MS);
+        timer.unref();
+      });
+      watcher.on('error', () => undefined);
+    } catch (err) {
+      logger.warn({ dir: runner.certsDir, err: (err as Error).message }, 'proxy: cannot watch certificate folder; reload on SIGHUP only');
+    }
+  }
+
+  return {
+    servers,
+    connections: () => open,
+    reloadTls,
+    async close(graceMs: number): Promise<void> {
+      watcher?.close();
+      const closed = Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+      for (const s of servers) s.closeIdleConnections();
+      const timer = setTimeout(() => { for (const s of servers) s.closeAllConnections(); }, graceMs);
+      timer.unref();
+      await closed;
+      clearTimeout(timer);
+    },
+  };
+}
