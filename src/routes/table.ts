@@ -101,17 +101,16 @@ export class RouteTable {
   }
 
   /**
-   * Route selection for a client request exactly as Pushpin's proxy does it, including
-   * the `Pushpin-Route` header (pass `routeId` only when accept_pushpin_route is on):
-   * - HTTP: a non-empty routeId selects that route if known, not shared and its path_beg
-   *   matches; otherwise there is no route (no fallback to host lookup).
-   * - WebSocket: same, except a shared id falls back to host lookup.
-   * - No routeId: host lookup (`match`).
+   * Route selection for a client request as Pushpin's proxy does it, including the
+   * `Pushpin-Route` header (pass `routeId` only when accept_pushpin_route is on):
+   * - no or empty routeId, or an id shared by several routes: host lookup (`match`);
+   * - otherwise the route with that id, or none when the id is unknown (no fallback).
+   *   As in newer Pushpin (not 1.36), the route's path_beg must also fit the path, so a
+   *   client cannot reach a route's backend outside the paths the route serves.
    */
   resolve(q: RouteQuery & { routeId?: string }): Route | undefined {
     const id = q.routeId;
-    if (id === undefined || id === '') return this.match(q);
-    if (this.isIdShared(id)) return q.proto === 'ws' ? this.match(q) : undefined;
+    if (id === undefined || id === '' || this.isIdShared(id)) return this.match(q);
     const r = this.byId(id);
     if (r === undefined) return undefined;
     const q2 = q.path.indexOf('?');

@@ -150,8 +150,8 @@ describe('route table: resolve with Pushpin-Route', () => {
     assert.equal(R({ routeId: 'nope' }), undefined);
     assert.equal(R({ routeId: 'nope', proto: 'ws' }), undefined);
   });
-  test('shared id: none for HTTP, host lookup for WebSocket', () => {
-    assert.equal(R({ routeId: 'dup' }), undefined);
+  test('shared id: host lookup (Pushpin 1.36)', () => {
+    assert.equal(R({ routeId: 'dup' }), 'star');
     assert.equal(R({ routeId: 'dup', proto: 'ws' }), 'star');
   });
   test('empty id is no id', () => assert.equal(R({ routeId: '' }), 'star'));
