@@ -237,7 +237,7 @@ async function run(args: CliArgs): Promise<void> {
     process.exit(code);
   };
 
-  const stop = (why: string): void => {
+  const stop = (why: string, exitCode = 0): void => {
     if (stopping) {
       logger.warn(`${why} again: exiting now`);
       shutdown(1);
@@ -252,7 +252,7 @@ async function run(args: CliArgs): Promise<void> {
       try {
         await app?.stop();
         clearTimeout(deadline);
-        shutdown(0);
+        shutdown(exitCode);
       } catch (e) {
         logger.error({ err: (e as Error).message }, 'error while stopping');
         shutdown(1);
@@ -293,7 +293,7 @@ async function run(args: CliArgs): Promise<void> {
       return;
     }
     logger.fatal({ err: err.stack ?? err.message }, 'uncaught exception; stopping');
-    if (!stopping) stop('uncaught exception');
+    if (!stopping) stop('uncaught exception', 1);
     else shutdown(1);
   });
 
