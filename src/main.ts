@@ -6,7 +6,9 @@
 import type { Config } from './config/types.js';
 import type { Logger } from './log/index.js';
 import { formatDiagnostic } from './diagnostic.js';
-import { parseRoutesText, RouteTable, watchRoutesFile } from './routes/index.js';
+import path from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { parseRoutesText, resolveRouteFiles, RouteTable, watchRoutesFile } from './routes/index.js';
 import { Handler } from './handler/index.js';
 import { testHandler } from './handler/test-handler.js';
 import { startProxy } from './proxy/index.js';
@@ -38,15 +40,12 @@ export async function startGripd(opts: StartOptions): Promise<GripdApp> {
   let closeWatcher: (() => void) | undefined;
 
   if (opts.routeLines !== undefined) {
-    const { routes, diagnostics } = parseRoutesText(opts.routeLines.join('\n'), '--route');
-    for (const d of diagnostics) logger.warn(formatDiagnostic(d));
-    table = new RouteTable(routes);
+    table = await loadRouteLines(opts.routeLines.join('\n'), '--route', process.cwd(), logger);
   } else {
     const watched = await watchRoutesFile(config.proxy.routesFile, {
       logger,
       onUpdate(next) {
         table = next;
-        logger.info({ routes: next.routes.length }, 'routes reloaded');
       },
     });
     table = watched.table;
@@ -89,12 +88,9 @@ export async function startGripd(opts: StartOptions): Promise<GripdApp> {
     },
     async reload(next: Config) {
       if (opts.routeLines === undefined && next.proxy.routesFile === config.proxy.routesFile) {
-        const { readFile } = await import('node:fs/promises');
         try {
-          const text = await readFile(next.proxy.routesFile, 'utf8');
-          const { routes, diagnostics } = parseRoutesText(text, next.proxy.routesFile);
-          for (const d of diagnostics) logger.warn(formatDiagnostic(d));
-          table = new RouteTable(routes);
+          const file = next.proxy.routesFile;
+          table = await loadRouteLines(await readFile(file, 'utf8'), file, path.dirname(file), logger);
         } catch (err) {
           logger.error({ err: (err as Error).message }, 'reload: cannot read routes file; keeping current routes');
         }
@@ -105,4 +101,15 @@ export async function startGripd(opts: StartOptions): Promise<GripdApp> {
       logger.info('configuration reloaded');
     },
   };
+}
+
+/** Parses routes text, loads the key and certificate files it names, logs every diagnostic. */
+async function loadRouteLines(text: string, display: string, baseDir: string, logger: Logger): Promise<RouteTable> {
+  const parsed = parseRoutesText(text, display);
+  const resolved = await resolveRouteFiles(parsed.routes, baseDir, display);
+  for (const d of [...parsed.diagnostics, ...resolved.diagnostics]) {
+    if (d.severity === 'error') logger.error(formatDiagnostic(d));
+    else logger.warn(formatDiagnostic(d));
+  }
+  return new RouteTable(resolved.routes);
 }
