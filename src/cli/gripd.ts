@@ -161,9 +161,15 @@ function routeLinesFor(args: CliArgs, config: Config): string[] | undefined {
 
 /** Parses the routes gripd would run with; a routes file that cannot be read is an error. */
 async function checkRoutes(args: CliArgs, config: Config): Promise<Diagnostic[]> {
-  const { parseRoutesText } = await import('../routes/index.js');
+  const { parseRoutesText, resolveRouteFiles } = await import('../routes/index.js');
+  // Key and certificate files named by routes are read too, as a real start would.
+  const withFiles = async (text: string, display: string, baseDir: string): Promise<Diagnostic[]> => {
+    const parsed = parseRoutesText(text, display);
+    const resolved = await resolveRouteFiles(parsed.routes, baseDir, display);
+    return [...parsed.diagnostics, ...resolved.diagnostics];
+  };
   const lines = routeLinesFor(args, config);
-  if (lines) return parseRoutesText(lines.join('\n'), '--route').diagnostics;
+  if (lines) return withFiles(lines.join('\n'), '--route', process.cwd());
   const file = config.proxy.routesFile;
   let text: string;
   try {
@@ -172,7 +178,7 @@ async function checkRoutes(args: CliArgs, config: Config): Promise<Diagnostic[]>
     const code = (e as NodeJS.ErrnoException).code;
     return [{ file, line: 0, severity: 'error', message: `cannot read routes file: ${code === 'ENOENT' ? 'file not found' : (e as Error).message}` }];
   }
-  return parseRoutesText(text, file).diagnostics;
+  return withFiles(text, file, path.dirname(file));
 }
 
 async function checkConfig(args: CliArgs): Promise<number> {
