@@ -11,6 +11,7 @@ import type { Held, HoldHost } from './host.js';
 import { gripLastHeaders, resolveLink, withGripLast } from './links.js';
 import type { WheelEntry } from './timer-wheel.js';
 import { isUnsafeHeader } from './wire.js';
+import { reasonForStatus } from '../grip/status-reasons.js';
 
 /** Headers gripd sets itself on a whole response. */
 const SKIP_ON_WRITE = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive']);
@@ -159,15 +160,24 @@ export class ResponseHold implements Held, WheelEntry {
     this.respond(f.code ?? 200, f.reason ?? reasonFor(f.code ?? 200), headers, body);
   }
 
+  /**
+   * Applies a JSON Patch to the hold body as Pushpin does: the body must be a JSON object
+   * or array; the result is compact JSON keeping the original's trailing newline. Any
+   * failure gives an empty body (logged).
+   */
   private patchBody(ops: unknown[]): Buffer {
     const holdBody = this.h.instruct.response.body;
     try {
       const doc: unknown = JSON.parse(holdBody.toString('utf8'));
-      const out = jsonpatch.applyPatch(doc, ops as jsonpatch.Operation[], true, false).newDocument;
-      return Buffer.from(JSON.stringify(out));
+      if (doc === null || typeof doc !== 'object') throw new Error('hold body is not a JSON object or array');
+      const out: unknown = jsonpatch.applyPatch(doc, ops as jsonpatch.Operation[], true, false).newDocument;
+      if (out === null || typeof out !== 'object') throw new Error('patched body is not a JSON object or array');
+      const text = holdBody.toString('latin1');
+      const eol = text.endsWith('\r\n') ? '\r\n' : text.endsWith('\n') ? '\n' : '';
+      return Buffer.from(JSON.stringify(out) + eol);
     } catch (err) {
-      this.host.logger.warn({ err: (err as Error).message }, 'handler: body-patch failed; sending the hold body');
-      return holdBody;
+      this.host.logger.debug({ err: (err as Error).message }, 'handler: failed to apply JSON patch');
+      return Buffer.alloc(0);
     }
   }
 
@@ -234,13 +244,7 @@ export function postGoneLink(host: HoldHost, h: GripHandoff): void {
   });
 }
 
-const REASONS: Record<number, string> = {
-  200: 'OK', 201: 'Created', 202: 'Accepted', 204: 'No Content', 301: 'Moved Permanently', 302: 'Found', 304: 'Not Modified',
-  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 410: 'Gone',
-  500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable',
-};
-
 /** Standard reason phrase for a status code (Pushpin fills one in when a publish omits it). */
 export function reasonFor(code: number): string {
-  return REASONS[code] ?? 'Unknown';
+  return reasonForStatus(code);
 }

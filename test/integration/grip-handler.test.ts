@@ -1,0 +1,311 @@
+/**
+ * The GRIP handler over real sockets: long-polls, streams, keep-alives, hints, next and
+ * gone links, sequencing, filters, slow consumers and shutdown. Publishes go through
+ * the real HTTP publish API (and @fanoutio/grip's Publisher).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type http from 'node:http';
+import { Publisher } from '@fanoutio/grip';
+import { RawClient, publishJson, startRig, waitSubscribers, type Rig } from './grip-rig.js';
+
+const GET = (path: string, version = '1.1'): string => `GET ${path} HTTP/${version}\r\nHost: example\r\n\r\n`;
+
+let hintCalls = 0;
+const goneHits: string[] = [];
+
+function backend(req: http.IncomingMessage, res: http.ServerResponse): void {
+  const u = new URL(req.url ?? '/', 'http://x');
+  const ch = u.searchParams.get('ch') ?? 'lp';
+  switch (u.pathname) {
+    case '/lp':
+      res.writeHead(200, { 'Content-Type': 'application/json', 'X-Hold': 'yes', 'Grip-Hold': 'response', 'Grip-Channel': ch });
+      res.end('{"a":1,"b":[1]}\n');
+      return;
+    case '/st': {
+      const h: Record<string, string> = { 'Content-Type': 'text/plain', 'X-Foo': 'bar', 'Grip-Hold': 'stream', 'Grip-Channel': ch };
+      if (u.searchParams.has('ka')) h['Grip-Keep-Alive'] = 'ka\\n; format=cstring; timeout=1';
+      if (u.searchParams.has('user')) {
+        h['Grip-Set-Meta'] = `user=${u.searchParams.get('user')}`;
+        h['Grip-Channel'] = `${ch}; filter=skip-self`;
+      }
+      if (u.searchParams.has('gone')) h['Grip-Link'] = '</gone-cb>; rel=gone';
+      res.writeHead(200, h);
+      res.end('opened\n');
+      return;
+    }
+    case '/hint':
+      hintCalls++;
+      if (hintCalls === 1) {
+        res.writeHead(200, { 'Content-Type': 'text/plain', 'Grip-Hold': 'response', 'Grip-Channel': 'hint' });
+        res.end('held\n');
+      } else {
+        res.writeHead(200, { 'Content-Type': 'text/plain', 'X-Fresh': String(hintCalls) });
+        res.end('fresh\n');
+      }
+      return;
+    case '/next':
+      res.writeHead(200, { 'Content-Type': 'text/plain', 'Grip-Link': '</next2>; rel=next' });
+      res.end('page1\n');
+      return;
+    case '/next2':
+      res.writeHead(200, { 'Content-Type': 'text/plain', 'Grip-Hold': 'stream', 'Grip-Channel': 'nx' });
+      res.end('page2\n');
+      return;
+    case '/gone-cb':
+      goneHits.push(req.method ?? '');
+      res.writeHead(200);
+      res.end();
+      return;
+    default:
+      res.writeHead(404, { 'Content-Type': 'text/plain' });
+      res.end('nope\n');
+  }
+}
+
+describe('grip handler', () => {
+  let rig: Rig;
+  before(async () => {
+    rig = await startRig(backend, {
+      tweak(instruct, req) {
+        if (req.url?.includes('short=1') && instruct.hold !== undefined) instruct.hold.timeoutS = 0.3;
+      },
+    });
+  });
+  after(async () => {
+    await rig.close();
+  });
+
+  test('long-poll: a published http-response answers the held request, headers merged over the hold response', async () => {
+    const c = new RawClient(rig.port, GET('/lp?ch=lp1'));
+    await waitSubscribers(rig.handler, 'lp1', 1);
+    const r = await publishJson(rig, { items: [{ channel: 'lp1', formats: { 'http-response': { body: 'hi\n', headers: { 'X-Pub': '1', 'Content-Type': 'text/x' } } } }] });
+    assert.equal(r.status, 200);
+    await c.until((x) => x.text.endsWith('hi\n'));
+    const [head] = c.text.split('\r\n\r\n');
+    assert.match(head!, /^HTTP\/1\.1 200 OK\r\n/);
+    const lines = head!.split('\r\n').slice(1);
+    // Hold headers first (minus the replaced one), then the published ones, as Pushpin orders them.
+    const names = lines.map((l) => l.split(':')[0]!.toLowerCase()).filter((n) => !['date', 'connection', 'keep-alive', 'content-length'].includes(n));
+    // (Pushpin orders published headers given as a JSON object by name; that order is the
+    // publish parser's business, so only the hold-first rule is checked here.)
+    assert.equal(names[0], 'x-hold');
+    assert.deepEqual([...names].sort(), ['content-type', 'x-hold', 'x-pub']);
+    assert.ok(lines.includes('Content-Type: text/x'));
+    assert.ok(lines.includes('Content-Length: 3'));
+    c.destroy();
+    await waitSubscribers(rig.handler, 'lp1', 0).catch(() => undefined);
+    assert.equal(rig.handler.subscriberCount('lp1').response, 0);
+  });
+
+  test('long-poll: @fanoutio/grip Publisher.publishHttpResponse reaches the client', async () => {
+    const c = new RawClient(rig.port, GET('/lp?ch=lp2'));
+    await waitSubscribers(rig.handler, 'lp2', 1);
+    const pub = new Publisher({ control_uri: rig.publishUrl });
+    await pub.publishHttpResponse('lp2', 'from publisher\n');
+    await c.until((x) => x.text.endsWith('from publisher\n'));
+    c.destroy();
+  });
+
+  test('long-poll: timeout sends the hold response exactly once', async () => {
+    const c = new RawClient(rig.port, GET('/lp?ch=lp3&short=1'));
+    await c.until((x) => x.text.endsWith('{"a":1,"b":[1]}\n'));
+    assert.match(c.text, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.match(c.text, /\r\nX-Hold: yes\r\n/);
+    assert.doesNotMatch(c.text, /Grip-/i);
+    assert.equal(rig.handler.subscriberCount('lp3').response, 0);
+    // A publish after the timeout must not produce a second response.
+    await publishJson(rig, { items: [{ channel: 'lp3', formats: { 'http-response': { body: 'late\n' } } }] });
+    assert.equal((c.text.match(/HTTP\/1\.1/g) ?? []).length, 1);
+    c.destroy();
+  });
+
+  test('long-poll: body-patch applies JSON Patch to the hold body, keeping its newline', async () => {
+    const c = new RawClient(rig.port, GET('/lp?ch=lp4'));
+    await waitSubscribers(rig.handler, 'lp4', 1);
+    await publishJson(rig, { items: [{ channel: 'lp4', formats: { 'http-response': { code: 201, 'body-patch': [{ op: 'replace', path: '/a', value: 2 }] } } }] });
+    await c.until((x) => x.text.includes('\r\n\r\n{'));
+    assert.match(c.text, /^HTTP\/1\.1 201 Created\r\n/);
+    assert.ok(c.text.endsWith('\r\n\r\n{"a":2,"b":[1]}\n'));
+    c.destroy();
+  });
+
+  test('long-poll: action hint re-requests the original request and relays the new answer', async () => {
+    const c = new RawClient(rig.port, GET('/hint'));
+    await waitSubscribers(rig.handler, 'hint', 1);
+    await publishJson(rig, { items: [{ channel: 'hint', formats: { 'http-response': { action: 'hint' } } }] });
+    await c.until((x) => x.text.endsWith('fresh\n'));
+    assert.match(c.text, /X-Fresh: 2/);
+    c.destroy();
+  });
+
+  test('stream: head, initial body and published chunks are byte-exact as Pushpin frames them', async () => {
+    const c = new RawClient(rig.port, GET('/st?ch=s1'));
+    await waitSubscribers(rig.handler, 's1', 1);
+    await c.until((x) => x.text.endsWith('opened\n\r\n'));
+    const head = c.text.slice(0, c.text.indexOf('\r\n\r\n') + 4);
+    const lines = head.split('\r\n').filter((l) => !l.startsWith('Date:'));
+    assert.deepEqual(lines, ['HTTP/1.1 200 OK', 'Content-Type: text/plain', 'X-Foo: bar', 'Connection: Transfer-Encoding', 'Transfer-Encoding: chunked', '', '']);
+    const pub = new Publisher({ control_uri: rig.publishUrl });
+    await pub.publishHttpStream('s1', 'one\n');
+    await c.until((x) => x.text.endsWith('4\r\none\n\r\n'));
+    assert.ok(c.text.endsWith('\r\n\r\n7\r\nopened\n\r\n4\r\none\n\r\n'));
+    await publishJson(rig, { items: [{ channel: 's1', formats: { 'http-stream': { action: 'close' } } }] });
+    await c.until((x) => x.closed);
+    assert.ok(c.text.endsWith('4\r\none\n\r\n0\r\n\r\n'));
+    assert.equal(rig.handler.subscriberCount('s1').stream, 0);
+  });
+
+  test('stream: an HTTP/1.0 client gets a close-delimited body', async () => {
+    const c = new RawClient(rig.port, GET('/st?ch=s10', '1.0'));
+    await waitSubscribers(rig.handler, 's10', 1);
+    await publishJson(rig, { items: [{ channel: 's10', formats: { 'http-stream': { content: 'x\n' } } }] });
+    await c.until((x) => x.text.endsWith('opened\nx\n'));
+    assert.match(c.text, /^HTTP\/1\.0 200 OK\r\n/);
+    assert.doesNotMatch(c.text, /Transfer-Encoding/);
+    await publishJson(rig, { items: [{ channel: 's10', formats: { 'http-stream': { action: 'close' } } }] });
+    await c.until((x) => x.closed);
+    assert.ok(c.text.endsWith('opened\nx\n'));
+  });
+
+  test('stream: keep-alive data goes out when the stream is idle', async () => {
+    const c = new RawClient(rig.port, GET('/st?ch=s2&ka=1'));
+    await c.until((x) => x.text.includes('3\r\nka\n\r\n'));
+    c.destroy();
+  });
+
+  test('stream: several items in one publish arrive in order', async () => {
+    const c = new RawClient(rig.port, GET('/st?ch=s3'));
+    await waitSubscribers(rig.handler, 's3', 1);
+    const items = Array.from({ length: 20 }, (_, i) => ({ channel: 's3', formats: { 'http-stream': { content: `m${i}\n` } } }));
+    await publishJson(rig, { items });
+    await c.until((x) => x.text.includes('m19\n'));
+    const got = [...c.text.matchAll(/m(\d+)\n/g)].map((m) => Number(m[1]));
+    assert.deepEqual(got, Array.from({ length: 20 }, (_, i) => i));
+    c.destroy();
+  });
+
+  test('next link: the linked response is appended and its stream hold applies', async () => {
+    const c = new RawClient(rig.port, GET('/next'));
+    await waitSubscribers(rig.handler, 'nx', 1);
+    await publishJson(rig, { items: [{ channel: 'nx', formats: { 'http-stream': { content: 'live\n' } } }] });
+    await c.until((x) => x.text.endsWith('5\r\nlive\n\r\n'));
+    assert.ok(c.text.endsWith('\r\n\r\n6\r\npage1\n\r\n6\r\npage2\n\r\n5\r\nlive\n\r\n'));
+    c.destroy();
+  });
+
+  test('gone link: POSTed once when the held session ends', async () => {
+    const before = goneHits.length;
+    const c = new RawClient(rig.port, GET('/st?ch=s4&gone=1'));
+    await waitSubscribers(rig.handler, 's4', 1);
+    c.destroy();
+    const end = Date.now() + 10_000;
+    while (goneHits.length === before && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(goneHits.slice(before), ['POST']);
+  });
+
+  test('sequencing: an out-of-order item waits for its predecessor', async () => {
+    const c = new RawClient(rig.port, GET('/st?ch=seq'));
+    await waitSubscribers(rig.handler, 'seq', 1);
+    const item = (id: string, prev: string | undefined, text: string): unknown => ({ channel: 'seq', id, ...(prev !== undefined ? { 'prev-id': prev } : {}), formats: { 'http-stream': { content: text } } });
+    await publishJson(rig, { items: [item('1', undefined, 'first\n')] });
+    await publishJson(rig, { items: [item('3', '2', 'third\n')] });
+    await publishJson(rig, { items: [item('2', '1', 'second\n')] });
+    await c.until((x) => x.text.includes('third\n'));
+    const order = [...c.text.matchAll(/(first|second|third)\n/g)].map((m) => m[1]);
+    assert.deepEqual(order, ['first', 'second', 'third']);
+    // The same id again is dropped as a duplicate.
+    await publishJson(rig, { items: [item('4', '3', 'fourth\n')] });
+    await c.until((x) => x.text.includes('fourth\n'));
+    c.destroy();
+  });
+
+  test('filters: skip-self drops the publisher\'s own message for that subscriber only', async () => {
+    const alice = new RawClient(rig.port, GET('/st?ch=f1&user=alice'));
+    const bob = new RawClient(rig.port, GET('/st?ch=f1&user=bob'));
+    await waitSubscribers(rig.handler, 'f1', 2);
+    await publishJson(rig, { items: [{ channel: 'f1', meta: { sender: 'alice' }, formats: { 'http-stream': { content: 'from alice\n' } } }] });
+    await publishJson(rig, { items: [{ channel: 'f1', formats: { 'http-stream': { content: 'marker\n' } } }] });
+    await bob.until((x) => x.text.includes('marker\n'));
+    await alice.until((x) => x.text.includes('marker\n'));
+    assert.ok(bob.text.includes('from alice\n'));
+    assert.ok(!alice.text.includes('from alice\n'));
+    alice.destroy();
+    bob.destroy();
+  });
+
+  test('subscribe/unsubscribe events follow the first and last subscriber of a channel', async () => {
+    const events: string[] = [];
+    const onSub = (ch: string): void => { if (ch === 'ev') events.push('sub'); };
+    const onUnsub = (ch: string): void => { if (ch === 'ev') events.push('unsub'); };
+    rig.handler.on('subscribe', onSub);
+    rig.handler.on('unsubscribe', onUnsub);
+    const a = new RawClient(rig.port, GET('/st?ch=ev'));
+    const b = new RawClient(rig.port, GET('/lp?ch=ev'));
+    await waitSubscribers(rig.handler, 'ev', 2);
+    assert.ok([...rig.handler.channels()].includes('ev'));
+    a.destroy();
+    b.destroy();
+    const end = Date.now() + 10_000;
+    while (events.length < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+    rig.handler.off('subscribe', onSub);
+    rig.handler.off('unsubscribe', onUnsub);
+    assert.deepEqual(events, ['sub', 'unsub']);
+    assert.ok(![...rig.handler.channels()].includes('ev'));
+  });
+});
+
+describe('grip handler: slow consumers', () => {
+  let rig: Rig;
+  before(async () => {
+    rig = await startRig(backend, { outboundMaxBytes: 256 * 1024 });
+  });
+  after(async () => {
+    await rig.close();
+  });
+
+  test('a client that never reads is dropped without holding back the others', async () => {
+    const slow = new RawClient(rig.port, GET('/st?ch=slow'));
+    slow.sock.pause();
+    const fast = new RawClient(rig.port, GET('/st?ch=slow'));
+    await waitSubscribers(rig.handler, 'slow', 2);
+    const payload = 'x'.repeat(64 * 1024);
+    let sent = 0;
+    // Bounded: kernel buffers plus the limit are far below 400 x 64 KB.
+    for (let i = 0; i < 400 && rig.handler.counters.drops === 0; i++) {
+      const r = await publishJson(rig, { items: [{ channel: 'slow', formats: { 'http-stream': { content: payload } } }] });
+      assert.equal(r.status, 200);
+      sent++;
+      await fast.until((x) => x.data.length >= sent * payload.length);
+    }
+    assert.equal(rig.handler.counters.drops, 1);
+    // Reading again lets the paused client notice that gripd closed it.
+    slow.sock.resume();
+    await slow.until((x) => x.closed);
+    assert.equal(rig.handler.subscriberCount('slow').stream, 1);
+    await publishJson(rig, { items: [{ channel: 'slow', formats: { 'http-stream': { content: 'after\n' } } }] });
+    await fast.until((x) => x.text.endsWith('after\n\r\n'));
+    assert.equal(rig.handler.subscriberCount('slow').stream, 1);
+    fast.destroy();
+  });
+});
+
+describe('grip handler: shutdown', () => {
+  test('stop() answers long-polls with the hold response and ends streams with the last chunk', async () => {
+    const rig = await startRig(backend);
+    try {
+      const lp = new RawClient(rig.port, GET('/lp?ch=sd1'));
+      const st = new RawClient(rig.port, GET('/st?ch=sd2'));
+      await waitSubscribers(rig.handler, 'sd1', 1);
+      await waitSubscribers(rig.handler, 'sd2', 1);
+      await st.until((x) => x.text.endsWith('opened\n\r\n'));
+      await rig.handler.stop();
+      await lp.until((x) => x.text.endsWith('{"a":1,"b":[1]}\n'));
+      await st.until((x) => x.closed);
+      assert.ok(st.text.endsWith('opened\n\r\n0\r\n\r\n'));
+      lp.destroy();
+    } finally {
+      await rig.close();
+    }
+  });
+});
