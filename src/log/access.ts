@@ -48,7 +48,7 @@ export function accessLine(r: AccessRecord): string {
   if (r.referer) s += ` ref=${clip(r.referer)}`;
   if (r.route) s += ` route=${r.route}`;
   if (r.accepted) s += ' accept';
-  else if (r.status !== undefined) s += ` code=${r.status} ${r.bodyBytes ?? 0}`;
+  else if (r.status !== undefined) s += ` code=${r.status}${r.bodyBytes === undefined ? "" : ` ${r.bodyBytes}`}`;
   else s += ' error';
   if (r.retry) s += ' retry';
   s += ` ${formatDuration(r.durationMs)}`;

@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PassThrough } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Config } from '../config/types.js';
-import type { Logger } from '../log/index.js';
+import { logAccess, type Logger } from '../log/index.js';
 import type { Route, Target } from '../routes/types.js';
 import { rewritePath } from '../routes/index.js';
 import { isGripResponse, parseGripHeaders, GRIP_FEATURE } from '../grip/index.js';
@@ -422,14 +422,18 @@ export class Forwarder {
     this.log(info.method, info.clientPath, 502, info.route, backend, info.startMs);
   }
 
-  /** Access log line (info level): method, path, status, route, backend, duration. */
+  /** Access log line (info level): method, path, status (or "accept" for GRIP holds), route, backend, duration. */
   log(method: string, path: string, status: number, route: Route | undefined, backend: string, startMs: number, grip = false): void {
     if (!this.accessLog) return;
-    const ms = Math.round((performance.now() - startMs) * 10) / 10;
-    this.ctx.logger.info(
-      { method, path, status, route: route?.source ?? '-', backend, ms, ...(grip ? { grip: true } : {}) },
-      `${method} ${path} -> ${backend} code=${status} ${ms}ms`,
-    );
+    logAccess(this.ctx.logger, {
+      method,
+      path,
+      status,
+      accepted: grip,
+      route: route === undefined ? undefined : route.idExplicit ? route.id : route.source,
+      backend,
+      durationMs: performance.now() - startMs,
+    });
   }
 
   /** Used by Exchange: next target after a connect failure. */

@@ -317,13 +317,15 @@ describe('proxy local answers and backend failures', () => {
 
   test('writes an access log line per request', async () => {
     await fetchText(`${h.url}/logged`, { headers: { host: 'only.test' } });
-    const line = h.logs.find((l) => l.path === '/logged');
-    assert.ok(line, 'access log line present');
-    assert.equal(line.level, 30);
+    const entry = h.logs.find((l) => (l.access as { path?: string } | undefined)?.path === '/logged');
+    assert.ok(entry, 'access log line present');
+    assert.equal(entry.level, 30);
+    const line = entry.access as Record<string, unknown>;
     assert.equal(line.method, 'GET');
     assert.equal(line.status, 200);
     assert.equal(line.route, 'routes:1');
     assert.equal(line.backend, `127.0.0.1:${backend.port}`);
-    assert.equal(typeof line.ms, 'number');
+    assert.equal(typeof line.durationMs, 'number');
+    assert.equal(entry.msg, `GET /logged -> 127.0.0.1:${backend.port} route=routes:1 code=200 ${String(entry.msg).split(' ').at(-1)}`);
   });
 });
