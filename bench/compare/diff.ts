@@ -33,7 +33,7 @@ export interface DiffOutcome {
   gripd: Summary;
 }
 
-interface Summary { error?: string; closed: boolean; leftover: string; responses: Array<{ statusLine: string; headers: string[]; framing: string; complete: boolean; body: string }> }
+interface Summary { error?: string; closed: boolean; firstByteMs?: number; lastByteMs?: number; leftover: string; responses: Array<{ statusLine: string; headers: string[]; framing: string; complete: boolean; body: string }> }
 
 function esc(s: string): string {
   return s.replace(/\r/g, '\\r').replace(/\n/g, '\\n').replace(/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\xff]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
@@ -45,7 +45,8 @@ function normHeaders(r: RawResponse): string[] {
 
 function summarize(c: Capture): Summary {
   return {
-    ...(c.error ? { error: c.error } : {}), closed: c.closedByServer, leftover: esc(c.leftover.slice(0, 200)),
+    ...(c.error ? { error: c.error } : {}), closed: c.closedByServer,
+    ...(c.firstByteMs !== undefined ? { firstByteMs: c.firstByteMs, lastByteMs: c.lastByteMs ?? c.firstByteMs } : {}), leftover: esc(c.leftover.slice(0, 200)),
     responses: c.responses.map((r) => ({ statusLine: r.statusLine, headers: normHeaders(r), framing: r.framing, complete: r.complete, body: r.body.toString('latin1') })),
   };
 }
@@ -92,7 +93,9 @@ async function runCase(server: ProxyServer, c: DiffCase): Promise<Capture> {
 }
 
 function printSide(label: string, s: Summary): string[] {
-  const out = [`  ${label}:${s.error ? ` error=${s.error}` : ''}${s.closed ? ' (server closed)' : ''}`];
+  // Timings are shown, never compared: they are the box's, not the protocol's.
+  const t = s.firstByteMs !== undefined ? ` first byte ${s.firstByteMs} ms, last ${s.lastByteMs} ms` : '';
+  const out = [`  ${label}:${s.error ? ` error=${s.error}` : ''}${s.closed ? ' (server closed)' : ''}${t}`];
   for (const r of s.responses) {
     out.push(`    ${r.statusLine}   [${r.framing}${r.complete ? '' : ', incomplete'}]`);
     for (const h of r.headers) out.push(`    ${h}`);

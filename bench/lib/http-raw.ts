@@ -30,6 +30,9 @@ export interface Capture {
   error?: string;
   /** Trailing bytes that did not parse as a response. */
   leftover: string;
+  /** ms from sending to the first and the last byte received (undefined when none). */
+  firstByteMs?: number;
+  lastByteMs?: number;
 }
 
 function noBody(method: string | undefined, status: number): boolean {
@@ -129,13 +132,19 @@ export function exchange(o: ExchangeOptions): Promise<Capture> {
     let error: string | undefined;
     let idle: NodeJS.Timeout | undefined;
     let duringDone = o.during === undefined;
+    let sentAt = Date.now();
+    let firstByteMs: number | undefined;
+    let lastByteMs: number | undefined;
     const sock = net.connect(o.port, '127.0.0.1');
     const finish = () => {
       clearTimeout(total); clearTimeout(idle);
       sock.destroy();
       const raw = Buffer.concat(chunks);
       const { responses, leftover } = parseResponses(raw, methods, closed);
-      resolve({ raw, responses, closedByServer: closed, leftover: leftover.toString('latin1'), ...(error ? { error } : {}) });
+      resolve({
+        raw, responses, closedByServer: closed, leftover: leftover.toString('latin1'),
+        ...(error ? { error } : {}), ...(firstByteMs !== undefined ? { firstByteMs, lastByteMs: lastByteMs ?? firstByteMs } : {}),
+      });
     };
     const total = setTimeout(finish, totalMs);
     const armIdle = () => {
@@ -144,6 +153,7 @@ export function exchange(o: ExchangeOptions): Promise<Capture> {
       if (duringDone && responses.length >= methods.length && responses.every((r) => r.complete)) idle = setTimeout(finish, idleMs);
     };
     sock.on('connect', () => {
+      sentAt = Date.now();
       sock.write(o.request);
       if (o.during) {
         const d = o.during;
@@ -151,6 +161,8 @@ export function exchange(o: ExchangeOptions): Promise<Capture> {
       }
     });
     sock.on('data', (d: Buffer) => {
+      lastByteMs = Date.now() - sentAt;
+      firstByteMs ??= lastByteMs;
       if (size < MAX_CAPTURE_BYTES) { chunks.push(d); size += d.length; }
       armIdle();
     });
