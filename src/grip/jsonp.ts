@@ -452,14 +452,16 @@ function callPrefix(callback: Uint8Array): Buffer {
 }
 
 /** `{"code": N, "reason": R, "headers": {...}, "body": "` of the proxy's wrapper. */
-function proxyEnvelopeStart(callback: Uint8Array, code: number, reason: string, headers: ReadonlyArray<readonly [string, string]>): Buffer {
+function proxyEnvelopeStart(
+  callback: Uint8Array, code: number, reason: string, headers: ReadonlyArray<readonly [string, string]>, keepContentLength = false,
+): Buffer {
   // One entry per exact name (first wins), keys in sorted order, empty values as null:
   // Pushpin puts the raw headers in a sorted map and Qt turns empty byte strings into null.
   const seen = new Set<string>();
   const entries: Array<[string, string]> = [];
   for (const [name, value] of headers) {
     const lc = asciiLower(name);
-    if (HOP_HEADERS.has(lc) || lc.startsWith('grip-') || seen.has(name)) continue;
+    if ((HOP_HEADERS.has(lc) && !(keepContentLength && lc === 'content-length')) || lc.startsWith('grip-') || seen.has(name)) continue;
     seen.add(name);
     entries.push([name, value]);
   }
@@ -483,6 +485,10 @@ function proxyEnvelopeStart(callback: Uint8Array, code: number, reason: string, 
  * The answer is 200 OK with Content-Type application/javascript, Content-Length, and the
  * response's Cache-Control headers. No CORS headers (Pushpin adds none to JSON-P).
  * `reason` and `headers` are latin1 byte strings; `body` should not be content-encoded.
+ *
+ * `opts.keepContentLength`: list Content-Length in the envelope. Pushpin does so for the
+ * answers the proxy makes itself (e.g. its 502 "Error while proxying to origin."), whose
+ * headers never went through its HTTP client; pass true for gripd's own answers.
  */
 export function wrapJsonpResponse(
   callback: Uint8Array,
@@ -491,10 +497,11 @@ export function wrapJsonpResponse(
   headers: ReadonlyArray<readonly [string, string]>,
   body: Uint8Array,
   mode: 'basic' | 'extended',
+  opts: { keepContentLength?: boolean } = {},
 ): JsonpResponse {
   let out: Buffer;
   if (mode === 'extended') {
-    out = Buffer.concat([proxyEnvelopeStart(callback, code, reason, headers), encodeJsonStringContent(body), Buffer.from('"});\n')]);
+    out = Buffer.concat([proxyEnvelopeStart(callback, code, reason, headers, opts.keepContentLength === true), encodeJsonStringContent(body), Buffer.from('"});\n')]);
   } else {
     out = Buffer.concat([callPrefix(callback), trimTrailingNewline(Buffer.from(body)), Buffer.from(');\n')]);
   }

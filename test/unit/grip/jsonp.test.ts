@@ -271,6 +271,13 @@ describe('jsonp: wrapJsonpResponse (proxy), Pushpin 1.36 vectors', () => {
     assert.equal(r.headers.length, 2);
   });
 
+  test('jsonp: the proxy own error answer lists its Content-Length (keepContentLength)', () => {
+    const body = Buffer.from('Error while proxying to origin.\n');
+    const r = wrapJsonpResponse(Buffer.from('cb'), 502, 'Bad Gateway', [['Content-Type', 'text/plain'], ['Content-Length', '32']], body, 'extended', { keepContentLength: true });
+    assert.equal(r.body.toString(), '/**/cb({"code": 502, "reason": "Bad Gateway", "headers": {"Content-Length":"32","Content-Type":"text/plain"}, "body": "Error while proxying to origin.\\n"});\n');
+    assert.deepEqual(r.headers, [['Content-Type', 'application/javascript'], ['Content-Length', '157']]);
+  });
+
   test('jsonp: extended: a leading byte-order mark is dropped; noncharacters pass', () => {
     assert.equal(encodeJsonStringContent(Buffer.from('\xef\xbb\xbfA', 'latin1')).toString('latin1'), 'A');
     assert.equal(encodeJsonStringContent(Buffer.from('Q\xef\xbb\xbf', 'latin1')).toString('latin1'), 'Q\xef\xbb\xbf');
