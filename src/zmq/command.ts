@@ -122,9 +122,10 @@ export async function executeCommand(req: CommandRequest, target: CommandTarget,
         const items: PublishItem[] = [];
         for (let i = 0; i < vitems.length; i++) {
           try {
-            items.push(parsePublishItem(vitems[i], i));
+            items.push(parsePublishItem(vitems[i], i, { input: 'tnetstring' }));
           } catch (e) {
-            return fail('bad-request', `Invalid format: ${(e as Error).message}`);
+            const msg = (e as Error).message;
+            return fail('bad-request', msg.startsWith('Invalid format') ? msg : `Invalid format: ${msg}`);
           }
         }
         target.publish(items);

@@ -9,7 +9,7 @@ import type { Config } from '../config/types.js';
 import type { PublishItem } from '../grip/types.js';
 import type { Logger } from '../log/index.js';
 import { parsePublishItem } from '../publish/item.js';
-import { decodePublishFrame, PublishFrameError } from './publish-frame.js';
+import { decodePublishFrame, publishFrameFormat, PublishFrameError } from './publish-frame.js';
 import { isClosedError, setupSocket } from './socket-util.js';
 import { WarnLimiter } from './warn-limit.js';
 
@@ -143,13 +143,11 @@ function decodeItem(frame: Buffer, channel: string | undefined, warn: WarnLimite
     }
     throw e;
   }
-  if (channel !== undefined && channel !== '' && value !== null && typeof value === 'object' && !Array.isArray(value) && !Buffer.isBuffer(value)) {
-    value = { ...(value as Record<string, unknown>), channel };
-  }
   try {
-    return parsePublishItem(value, 0);
+    const input = publishFrameFormat(frame);
+    return parsePublishItem(value, 0, channel !== undefined && channel !== '' ? { input, channel } : { input });
   } catch (e) {
-    warn.warn(`received message with invalid format: ${(e as Error).message}`);
+    warn.warn(`received message with invalid format: ${(e as Error).message.replace(/^Invalid format: /, '')}`);
     return undefined;
   }
 }
