@@ -24,6 +24,9 @@ const NEXT_LINK_RETRY_JITTER_MS = 1000;
 /** Largest next-link body accepted (same cap as other GRIP bodies). */
 const NEXT_LINK_MAX_BODY_BYTES = 100_000;
 
+/** While corked, queued bytes may reach this many times the outbound limit within one turn. */
+export const OUTBOUND_BURST_FACTOR = 16;
+
 type State = 'starting' | 'holding' | 'fetching' | 'closed';
 
 /** A small wheel entry that calls back into its owner. */
@@ -56,6 +59,8 @@ export class StreamHold implements Held {
   /** Channels that saw a publish since the next-link timer was last armed. */
   private active = new Set<string>();
   private readonly onClose = (): void => this.finish();
+  /** Bytes queued in the socket when the Handler corked it for the current turn. */
+  backlogBytes = 0;
 
   constructor(private readonly host: HoldHost, readonly h: GripHandoff) {
     this.instruct = h.instruct;
@@ -126,8 +131,9 @@ export class StreamHold implements Held {
     try {
       for await (const chunk of rest) {
         if (this.state === 'closed') return;
-        const ok = this.writeContent(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-        if (!ok) await this.drained();
+        if (!this.writeContent(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))) return;
+        // The backend body is not a publish: wait for the client instead of dropping it.
+        if ((this.sock ?? this.h.res).writableNeedDrain) await this.drained();
       }
     } catch (err) {
       this.host.logger.warn({ err: (err as Error).message }, 'handler: backend body of stream hold failed');
@@ -226,7 +232,7 @@ export class StreamHold implements Held {
   /**
    * Fast path for a publish: `chunk` is the item's content framed as a chunk, `raw` the
    * bare content, both shared by every subscriber. Returns false when the subscriber
-   * was dropped or could not take the item.
+   * was dropped (too slow) or is closed.
    */
   writeShared(chunk: Buffer, raw: Buffer): boolean {
     return this.writeBytes(this.chunked ? chunk : raw, raw);
@@ -282,7 +288,7 @@ export class StreamHold implements Held {
     }
   }
 
-  /** Frames and writes content; false when nothing was written or the subscriber was dropped. */
+  /** Frames and writes content; false when the subscriber was dropped (or is closed). */
   private writeContent(content: Buffer): boolean {
     if (content.length === 0) return true;
     return this.writeBytes(this.sock !== null && this.chunked ? encodeChunk(content) : content, content);
@@ -290,15 +296,23 @@ export class StreamHold implements Held {
 
   private writeBytes(bytes: Buffer, content: Buffer): boolean {
     if (this.state === 'closed') return false;
-    if (this.pendingBytes > this.host.outboundMaxBytes) {
-      this.host.logger.warn({ pendingBytes: this.pendingBytes, limit: this.host.outboundMaxBytes }, 'handler: dropping slow stream subscriber');
+    const pending = this.pendingBytes;
+    // While corked for this event-loop turn, what counts is the backlog the client had
+    // before the turn (data queued in this turn is not the client's fault), with a hard
+    // cap on the total so one huge batch cannot pile up without bound.
+    const corked = this.sock !== null && this.sock.writableCorked > 0;
+    const backlog = corked ? this.backlogBytes : pending;
+    if (backlog > this.host.outboundMaxBytes || pending > this.host.outboundMaxBytes * OUTBOUND_BURST_FACTOR) {
+      this.host.logger.warn({ pendingBytes: pending, limit: this.host.outboundMaxBytes }, 'handler: dropping slow stream subscriber');
       this.host.countDrop();
       this.destroy();
       return false;
     }
     this.lastWriteMs = this.host.nowMs;
-    if (this.sock !== null) return this.sock.write(bytes);
-    return this.h.res.write(content);
+    // Backpressure is handled by the outbound limit above, not by waiting for 'drain'.
+    if (this.sock !== null) this.sock.write(bytes);
+    else this.h.res.write(content);
+    return true;
   }
 
   /** Frames bytes for this client (chunk on HTTP/1.1 raw sockets). */

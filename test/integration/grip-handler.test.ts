@@ -290,6 +290,26 @@ describe('grip handler: slow consumers', () => {
   });
 });
 
+describe('grip handler: bursts', () => {
+  test('a burst bigger than the outbound limit in one publish does not drop a reading client', async () => {
+    const rig = await startRig(backend, { outboundMaxBytes: 256 * 1024 });
+    try {
+      const c = new RawClient(rig.port, GET('/st?ch=burst'));
+      await waitSubscribers(rig.handler, 'burst', 1);
+      const payload = 'y'.repeat(8 * 1024);
+      const items = Array.from({ length: 100 }, () => ({ channel: 'burst', formats: { 'http-stream': { content: payload } } }));
+      const r = await publishJson(rig, { items });
+      assert.equal(r.status, 200);
+      await c.until((x) => x.data.length >= 100 * payload.length);
+      assert.equal(rig.handler.counters.drops, 0);
+      assert.equal(rig.handler.counters.deliveries, 100);
+      c.destroy();
+    } finally {
+      await rig.close();
+    }
+  });
+});
+
 describe('grip handler: shutdown', () => {
   test('stop() answers long-polls with the hold response and ends streams with the last chunk', async () => {
     const rig = await startRig(backend);
