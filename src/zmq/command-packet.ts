@@ -5,7 +5,7 @@
  * tests and tools can play client as well as server.
  */
 import type { Config } from '../config/types.js';
-import { decodeTnetstring, encodeTnetstring, TnetstringError, type TnetDict, type TnetEncodable, type TnetValue } from './tnetstring.js';
+import { decodeTnetstring, decodeTnetstringPrefix, encodeTnetstring, TnetstringError, type TnetDict, type TnetEncodable, type TnetValue } from './tnetstring.js';
 
 /** A decoded command request. `id` stays bytes: it is echoed back verbatim. */
 export interface CommandRequest {
@@ -36,7 +36,8 @@ function isDict(v: TnetValue | undefined): v is TnetDict {
 export function decodeCommandRequest(frame: Buffer): CommandRequest {
   let v: TnetValue;
   try {
-    v = decodeTnetstring(frame);
+    // Bytes after the value are ignored, as Pushpin does.
+    v = decodeTnetstringPrefix(frame).value;
   } catch (e) {
     if (e instanceof TnetstringError) throw new CommandPacketError(`tnetstring parse failed: ${e.message.replace(/^tnetstring: /, '')}`);
     throw e;

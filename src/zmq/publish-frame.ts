@@ -8,7 +8,7 @@
  * The result is the raw decoded value (JSON values, or tnetstring values with byte strings
  * as Buffers); turning it into a PublishItem is src/publish's job.
  */
-import { decodeTnetstring, TnetstringError } from './tnetstring.js';
+import { decodeTnetstringPrefix, TnetstringError } from './tnetstring.js';
 
 /** Why a publish frame could not be decoded; `reason` is short and log-friendly. */
 export class PublishFrameError extends Error {
@@ -42,7 +42,8 @@ export function decodePublishFrame(frame: Buffer): unknown {
   }
   const start = frame.length > 0 && frame[0] === PREFIX_TNETSTRING ? 1 : 0;
   try {
-    return decodeTnetstring(frame.subarray(start));
+    // Bytes after the value are ignored, as Pushpin does.
+    return decodeTnetstringPrefix(frame, start).value;
   } catch (e) {
     if (e instanceof TnetstringError) {
       throw new PublishFrameError(`invalid format (tnetstring parse failed: ${e.message.replace(/^tnetstring: /, '')})`);

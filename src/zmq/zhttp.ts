@@ -9,7 +9,7 @@
  * non-negative safe integers. Fields left undefined (or false, or empty) are omitted.
  * Keys are written in the order Pushpin's Rust writer uses.
  */
-import { decodeTnetstring, encodeTnetstring, TnetstringError, type TnetDict, type TnetEncodable, type TnetValue } from './tnetstring.js';
+import { decodeTnetstringPrefix, encodeTnetstring, TnetstringError, type TnetDict, type TnetEncodable, type TnetValue } from './tnetstring.js';
 
 /** Ids per packet (one per multiplexed session); Pushpin's IDS_MAX. */
 export const MAX_IDS = 128;
@@ -210,9 +210,10 @@ function root(buf: Buffer): TnetDict {
   if (buf.length === 0 || buf[0] !== PREFIX_T) throw new ZhttpPacketError('root', 'missing "T" type prefix');
   let v: TnetValue;
   try {
-    v = decodeTnetstring(buf.subarray(1));
+    // Bytes after the value are ignored, as both of Pushpin's parsers do.
+    v = decodeTnetstringPrefix(buf, 1).value;
   } catch (e) {
-    if (e instanceof TnetstringError) throw new ZhttpPacketError('root', `${e.message.replace(/^tnetstring: /, '')} (frame offset ${e.offset + 1})`);
+    if (e instanceof TnetstringError) throw new ZhttpPacketError('root', `${e.message.replace(/^tnetstring: /, '')} (frame offset ${e.offset})`);
     throw e;
   }
   if (!isDict(v)) throw new ZhttpPacketError('root', 'not a dict');

@@ -6,6 +6,9 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { Writable } from 'node:stream';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { promisify } from 'node:util';
 import * as zmq from 'zeromq';
 import { freePorts } from '../helpers/ports.js';
 import { createLogger } from '../../src/log/index.js';
@@ -270,6 +273,21 @@ describe('zmq publish inputs and command socket', () => {
     } finally {
       dealer.close();
     }
+  });
+
+  const PUSHPIN_PUBLISH = '/usr/bin/pushpin-publish';
+  test('zmq pull: Pushpin\'s own pushpin-publish tool publishes to gripd', { skip: !existsSync(PUSHPIN_PUBLISH) && 'pushpin-publish not installed' }, async () => {
+    received.length = 0;
+    const run = promisify(execFile);
+    await run(PUSHPIN_PUBLISH, ['pp', 'hello', '--spec', config.handler.pushInSpec, '--id', 'i1', '-H', 'X-A: b'], { timeout: 10_000 });
+    await run(PUSHPIN_PUBLISH, ['pp', '--close', '--spec', config.handler.pushInSpec], { timeout: 10_000 });
+    await waitFor(() => received.length >= 2, 'two items from pushpin-publish');
+    const [send, close] = received;
+    assert.equal(send!.channel, 'pp');
+    assert.equal(send!.id, 'i1');
+    assert.equal(send!.formats.httpStream?.content?.toString(), 'hello\n');
+    assert.deepEqual(send!.formats.httpResponse?.headers, [['X-A', 'b']]);
+    assert.equal(close!.formats.httpStream?.action, 'close');
   });
 
   test('zmq fuzz: 100 000 random and mutated frames to PULL and command; both still serve', async () => {

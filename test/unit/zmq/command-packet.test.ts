@@ -56,3 +56,8 @@ test('command packet: get-zmq-uris reflects the config like Pushpin', () => {
   const connectCfg = { handler: { ...handler, pushInSubConnect: true } } as unknown as Config;
   assert.equal(zmqUrisFor(connectCfg)['publish-sub'], undefined);
 });
+
+test('command packet: bytes after the request are ignored, as Pushpin does', () => {
+  const f = Buffer.concat([encodeCommandRequest({ id: '1', method: 'recover' }), Buffer.from('xx')]);
+  assert.equal(decodeCommandRequest(f).method, 'recover');
+});

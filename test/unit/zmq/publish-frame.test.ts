@@ -32,3 +32,18 @@ test('publish frame: malformed JSON and tnetstring name the reason', () => {
   assert.throws(() => decodePublishFrame(Buffer.alloc(0)), /tnetstring parse failed/);
   assert.throws(() => decodePublishFrame(Buffer.from('T100000000:')), /claimed length 100000000/);
 });
+
+test('publish frame: bytes after the tnetstring are ignored, as Pushpin does', () => {
+  const f = Buffer.concat([Buffer.from('T'), encodeTnetstring(item), Buffer.from('junk')]);
+  assert.deepEqual((decodePublishFrame(f) as Record<string, unknown>)['channel'], Buffer.from('test'));
+});
+
+test('publish frame: the frame pushpin-publish 1.36 sends decodes (captured fixture)', async () => {
+  const { readFile } = await import('node:fs/promises');
+  const { fileURLToPath } = await import('node:url');
+  const path = fileURLToPath(new URL('../../../../test/fixtures/zmq/pushpin-publish-item.tnet', import.meta.url));
+  const v = decodePublishFrame(await readFile(path)) as Record<string, Record<string, Record<string, unknown>>>;
+  assert.deepEqual(v['channel'], Buffer.from('test'));
+  assert.deepEqual(v['formats']!['http-stream']!['content'], Buffer.from('hello\n'));
+  assert.deepEqual(v['formats']!['http-response']!['headers'], [[Buffer.from('X-A'), Buffer.from('b')]]);
+});
