@@ -290,6 +290,23 @@ describe('grip handler: slow consumers', () => {
   });
 });
 
+describe('grip handler: route prefix', () => {
+  test('route prefix= is prepended to held channels', async () => {
+    const rig = await startRig(backend, { routePrefix: 'app1-' });
+    try {
+      const c = new RawClient(rig.port, GET('/st?ch=news'));
+      await waitSubscribers(rig.handler, 'app1-news', 1);
+      assert.equal(rig.handler.subscriberCount('news').stream, 0);
+      await publishJson(rig, { items: [{ channel: 'news', formats: { 'http-stream': { content: 'wrong\n' } } }, { channel: 'app1-news', formats: { 'http-stream': { content: 'right\n' } } }] });
+      await c.until((x) => x.text.includes('right\n'));
+      assert.ok(!c.text.includes('wrong\n'));
+      c.destroy();
+    } finally {
+      await rig.close();
+    }
+  });
+});
+
 describe('grip handler: bursts', () => {
   test('a burst bigger than the outbound limit in one publish does not drop a reading client', async () => {
     const rig = await startRig(backend, { outboundMaxBytes: 256 * 1024 });
