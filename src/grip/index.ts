@@ -45,3 +45,16 @@ export {
   type GripSignerOptions,
 } from './signature.js';
 export { reasonForStatus } from './status-reasons.js';
+export { applyCorsHeaders, splitHeaderList, CORS_DEFAULT_ALLOW_METHODS, CORS_MAX_AGE_S, MAX_CORS_LIST_ITEMS } from './cors.js';
+export {
+  JsonpError,
+  jsonpOptionsFromRoute,
+  parseJsonpRequest,
+  wrapJsonpResponse,
+  wrapJsonpHeldResponse,
+  createJsonpStreamEncoder,
+  JSONP_CONTENT_TYPE,
+  type JsonpOptions,
+  type JsonpRequest,
+  type JsonpResponse,
+} from './jsonp.js';
