@@ -71,7 +71,15 @@ async function main(): Promise<number> {
   }
   const dir = path.join(REPO_ROOT, '.bench-results');
   await mkdir(dir, { recursive: true });
-  const file = path.join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const file = path.join(dir, `${stamp}.json`);
+  for (const r of results) {
+    for (const [name, content] of Object.entries(r.files ?? {})) {
+      await writeFile(path.join(dir, `${stamp}-${name}`), content);
+      await writeFile(path.join(dir, `latest-${name}`), content);
+      console.log(`wrote .bench-results/${stamp}-${name} (and latest-${name})`);
+    }
+  }
   await writeFile(file, JSON.stringify({ facts, options: o, elapsedSec: (Date.now() - started) / 1000, results }, null, 2) + '\n');
   console.log(`\nwrote ${path.relative(process.cwd(), file)} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
   return failed ? 1 : 0;

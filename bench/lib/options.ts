@@ -22,6 +22,8 @@ export interface BenchOptions {
   publishes: number;
   /** Fan-out: spaced single publishes in the latency phase. */
   latencyPublishes: number;
+  /** Fan-out: publish requests in flight during the throughput phase. */
+  publishConcurrency: number;
   /** Fan-out: client processes. */
   clientProcs: number;
   /** Backend worker processes (node:cluster). */
@@ -47,6 +49,7 @@ scenarios: passthrough fanout (default: all)
   --threads N             wrk threads (default 2)
   --subscribers A,B,C     fan-out subscriber counts (default 1000,5000,10000)
   --publishes M           fan-out throughput-phase publishes (default 20)
+  --publish-concurrency N publish requests in flight in the throughput phase (default 1)
   --latency-publishes K   fan-out spaced publishes for latency (default 5)
   --client-procs N        fan-out client processes (default 4)
   --backend-workers N     backend processes (default 1)
@@ -63,7 +66,7 @@ function num(v: string | undefined, flag: string): number {
 export function parseBenchArgs(argv: string[]): BenchOptions {
   const o: BenchOptions = {
     quick: false, servers: ['gripd'], runs: 3, durationSec: 10, connections: 64, wrkThreads: 2,
-    subscribers: [1000, 5000, 10000], publishes: 20, latencyPublishes: 5, clientProcs: 4,
+    subscribers: [1000, 5000, 10000], publishes: 20, publishConcurrency: 1, latencyPublishes: 5, clientProcs: 4,
     backendWorkers: 1, gripdWorkers: 1, pushpinDefaults: false, scenarios: [], notes: [],
   };
   let compare = false; let only: ProxyKind | undefined;
@@ -81,6 +84,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       case '--threads': o.wrkThreads = Math.max(1, num(next(), a)); break;
       case '--subscribers': o.subscribers = (next() ?? '').split(',').map((s) => Math.max(1, num(s, a))); set.add('subscribers'); break;
       case '--publishes': o.publishes = Math.max(1, num(next(), a)); set.add('publishes'); break;
+      case '--publish-concurrency': o.publishConcurrency = Math.max(1, num(next(), a)); break;
       case '--latency-publishes': o.latencyPublishes = Math.max(1, num(next(), a)); set.add('latency'); break;
       case '--client-procs': o.clientProcs = Math.max(1, num(next(), a)); break;
       case '--backend-workers': o.backendWorkers = Math.max(1, num(next(), a)); break;

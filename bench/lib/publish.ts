@@ -1,7 +1,7 @@
 import http from 'node:http';
 
 /** Keep-alive agent so a burst of publishes reuses one connection. */
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 /** Bound on one publish request. */
 const PUBLISH_TIMEOUT_MS = 10_000;
 
@@ -28,4 +28,20 @@ export function publishStream(publishUrl: string, channel: string, content: stri
 /** Drops idle keep-alive publish connections (call before stopping a server). */
 export function closePublishConnections(): void {
   agent.destroy();
+}
+
+/**
+ * Publishes `count` items made by `content(i)` with at most `concurrency` requests in
+ * flight (1 = strictly one after another). Rejects on the first failure.
+ */
+export async function publishMany(publishUrl: string, channel: string, count: number, concurrency: number, content: (i: number) => string): Promise<void> {
+  let next = 0;
+  const lanes = Array.from({ length: Math.max(1, Math.min(concurrency, count)) }, async () => {
+    while (next < count) {
+      const i = next++;
+      const status = await publishStream(publishUrl, channel, content(i));
+      if (status !== 200) throw new Error(`publish answered ${status}`);
+    }
+  });
+  await Promise.all(lanes);
 }

@@ -5,4 +5,6 @@ export interface ScenarioResult {
   text: string;
   /** Everything measured, for .bench-results/*.json. */
   data: unknown;
+  /** Extra files (name -> content), e.g. a chart; run.ts writes them to .bench-results/. */
+  files?: Record<string, string>;
 }
