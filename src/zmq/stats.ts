@@ -1,0 +1,199 @@
+/**
+ * Stats messages on the `stats_spec` PUB socket, in Pushpin's framing: one frame
+ * `<type> T<tnetstring dict>` or `<type> J<json object>` (per `stats_format`). Types and
+ * fields follow Pushpin's stats packets. The encoders are pure; StatsPublisher owns the
+ * socket. Deciding when to send (connection TTLs, report intervals) is the caller's job.
+ */
+import * as zmq from 'zeromq';
+import { encodeTnetstring, type TnetEncodable } from './tnetstring.js';
+import { setupSocket } from './socket-util.js';
+
+export type StatsFormat = 'tnetstring' | 'json';
+
+interface StatsCommon {
+  /** Instance id of the sender. */
+  from?: string;
+  /** Route id the event belongs to, if the route has one. */
+  route?: string;
+}
+
+/** Requests received since the previous activity message. */
+export interface ActivityStats extends StatsCommon {
+  type: 'activity';
+  count: number;
+}
+
+/** One published item relayed to `count` subscribers. */
+export interface MessageStats extends StatsCommon {
+  type: 'message';
+  channel: string;
+  itemId?: string;
+  count: number;
+  blocks?: number;
+  /** 'http-response' | 'http-stream' | 'ws-message'. */
+  transport: string;
+}
+
+/** A connection seen (refreshed every `stats_connection_ttl`) or gone. */
+export interface ConnStats extends StatsCommon {
+  type: 'conn';
+  id: string;
+  /** false for a disconnect (`unavailable: true`). */
+  connected: boolean;
+  connType?: 'http' | 'ws';
+  peerAddress?: string;
+  ssl?: boolean;
+  /** Seconds until the connection is presumed gone unless refreshed. */
+  ttl?: number;
+}
+
+/** A channel subscription seen (refreshed every `stats_subscription_ttl`) or gone. */
+export interface SubStats extends StatsCommon {
+  type: 'sub';
+  /** 'response' | 'stream' | 'ws'. */
+  mode: string;
+  channel: string;
+  subscribed: boolean;
+  ttl?: number;
+  subscribers?: number;
+}
+
+/** Periodic totals (every `stats_report_interval`). Absent fields are omitted. */
+export interface ReportStats extends StatsCommon {
+  type: 'report';
+  connections?: number;
+  minutes?: number;
+  received?: number;
+  sent?: number;
+  httpResponseSent?: number;
+  blocksReceived?: number;
+  blocksSent?: number;
+  /** Milliseconds covered by this report. */
+  duration?: number;
+}
+
+export type StatsPacket = ActivityStats | MessageStats | ConnStats | SubStats | ReportStats;
+
+const nonNeg = (n: number): number => (Number.isFinite(n) && n > 0 ? Math.floor(n) : 0);
+
+/** The dict Pushpin would send for `p` (strings here; bytes on the tnetstring wire). */
+export function statsFields(p: StatsPacket): Map<string, string | number | boolean> {
+  const m = new Map<string, string | number | boolean>();
+  if (p.from) m.set('from', p.from);
+  if (p.route) m.set('route', p.route);
+  switch (p.type) {
+    case 'activity':
+      m.set('count', nonNeg(p.count));
+      break;
+    case 'message':
+      m.set('channel', p.channel);
+      if (p.itemId !== undefined) m.set('item-id', p.itemId);
+      m.set('count', nonNeg(p.count));
+      if (p.blocks !== undefined && p.blocks >= 0) m.set('blocks', p.blocks);
+      m.set('transport', p.transport);
+      break;
+    case 'conn':
+      m.set('id', p.id);
+      if (p.connected) {
+        m.set('type', p.connType ?? 'http');
+        if (p.peerAddress) m.set('peer-address', p.peerAddress);
+        if (p.ssl) m.set('ssl', true);
+        m.set('ttl', nonNeg(p.ttl ?? 0));
+      } else {
+        m.set('unavailable', true);
+      }
+      break;
+    case 'sub':
+      m.set('mode', p.mode);
+      m.set('channel', p.channel);
+      if (p.subscribed) {
+        m.set('ttl', nonNeg(p.ttl ?? 0));
+        if (p.subscribers !== undefined && p.subscribers >= 0) m.set('subscribers', p.subscribers);
+      } else {
+        m.set('unavailable', true);
+      }
+      break;
+    case 'report': {
+      const put = (k: string, v: number | undefined): void => {
+        if (v !== undefined && v >= 0) m.set(k, Math.floor(v));
+      };
+      put('connections', p.connections);
+      put('minutes', p.minutes);
+      put('received', p.received);
+      put('sent', p.sent);
+      put('http-response-sent', p.httpResponseSent);
+      put('blocks-received', p.blocksReceived);
+      put('blocks-sent', p.blocksSent);
+      put('duration', p.duration);
+      break;
+    }
+  }
+  return m;
+}
+
+/** Encodes one stats message frame: `<type> T<tnetstring>` or `<type> J<json>`. */
+export function encodeStatsMessage(p: StatsPacket, format: StatsFormat): Buffer {
+  const fields = statsFields(p);
+  if (format === 'json') {
+    return Buffer.from(`${p.type} J${JSON.stringify(Object.fromEntries(fields))}`, 'utf8');
+  }
+  return Buffer.concat([Buffer.from(`${p.type} T`, 'latin1'), encodeTnetstring(fields as Map<string, TnetEncodable>)]);
+}
+
+/** Splits a stats frame into its type and payload (for tests and tools). */
+export function splitStatsMessage(frame: Buffer): { type: string; format: StatsFormat; payload: Buffer } | undefined {
+  const sp = frame.indexOf(0x20);
+  if (sp < 0 || sp + 1 >= frame.length) return undefined;
+  const tag = frame[sp + 1];
+  if (tag !== 0x54 && tag !== 0x4a) return undefined;
+  return { type: frame.toString('latin1', 0, sp), format: tag === 0x4a ? 'json' : 'tnetstring', payload: frame.subarray(sp + 2) };
+}
+
+/**
+ * The stats PUB socket. `send` never blocks and never throws: PUB drops messages nobody
+ * subscribed to or beyond the high-water mark, and a message arriving while another is
+ * being written is queued (bounded by MAX_QUEUED_STATS, oldest dropped first).
+ */
+export class StatsPublisher {
+  private queue: Buffer[] = [];
+  private writing = false;
+
+  private constructor(
+    private readonly sock: zmq.Publisher,
+    private readonly format: StatsFormat,
+  ) {}
+
+  /** Binds a PUB socket on `spec` (Pushpin binds `stats_spec`). Rejects with a ZmqSetupError. */
+  static async start(spec: string, format: StatsFormat): Promise<StatsPublisher> {
+    const sock = new zmq.Publisher({ linger: 0 });
+    await setupSocket(sock, [spec], true, 'stats_spec');
+    return new StatsPublisher(sock, format);
+  }
+
+  send(p: StatsPacket): void {
+    if (this.sock.closed) return;
+    if (this.queue.length >= MAX_QUEUED_STATS) this.queue.shift();
+    this.queue.push(encodeStatsMessage(p, this.format));
+    if (!this.writing) void this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    this.writing = true;
+    try {
+      for (let next = this.queue.shift(); next !== undefined; next = this.queue.shift()) {
+        if (this.sock.closed) break;
+        await this.sock.send(next).catch(() => undefined);
+      }
+    } finally {
+      this.writing = false;
+    }
+  }
+
+  close(): void {
+    this.queue = [];
+    if (!this.sock.closed) this.sock.close();
+  }
+}
+
+/** Stats messages waiting for the socket before the oldest are dropped. */
+export const MAX_QUEUED_STATS = 10_000;
