@@ -121,6 +121,7 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
       unsubscribe: (hold, channel) => this.unsubscribe(hold, channel),
       finished: (hold) => this.finished(hold),
       accept: (h) => this.accept(h),
+      autoCrossOrigin: (route) => route.autoCrossOrigin || opts.config.proxy.autoCrossOrigin,
       countDrop: () => {
         this.counters.drops++;
       },

@@ -29,6 +29,8 @@ export interface HoldHost {
   finished(hold: Held): void;
   /** Starts a new hold on the same client (a retry answered with GRIP). */
   accept(h: GripHandoff): void;
+  /** Whether CORS / JSON-P apply to this route's held responses (route `aco` or auto_cross_origin). */
+  autoCrossOrigin(route: import('../routes/types.js').Route): boolean;
   /** A subscriber was dropped for not reading fast enough. */
   countDrop(): void;
 }

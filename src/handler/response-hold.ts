@@ -12,6 +12,15 @@ import { gripLastHeaders, resolveLink, withGripLast } from './links.js';
 import type { WheelEntry } from './timer-wheel.js';
 import { isUnsafeHeader } from './wire.js';
 import { reasonForStatus } from '../grip/status-reasons.js';
+import { applyCorsHeaders } from '../grip/cors.js';
+import { wrapJsonpHeldResponse } from '../grip/jsonp.js';
+
+/** node's flat rawHeaders as pairs. */
+export function rawHeaderPairs(raw: string[]): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) out.push([raw[i]!, raw[i + 1]!]);
+  return out;
+}
 
 /** Headers gripd sets itself on a whole response. */
 const SKIP_ON_WRITE = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive']);
@@ -184,6 +193,14 @@ export class ResponseHold implements Held, WheelEntry {
   private respond(code: number, reason: string, headers: Array<[string, string]>, body: Buffer): void {
     if (this.done) return;
     this.finish();
+    if (this.host.autoCrossOrigin(this.h.route)) {
+      if (this.h.jsonp !== undefined) {
+        const j = wrapJsonpHeldResponse(this.h.jsonp.callback, code, reason, headers, body, this.h.jsonp.mode);
+        writeWholeResponse(this.h.res, j.status, j.reason, j.headers, j.body);
+        return;
+      }
+      headers = applyCorsHeaders(rawHeaderPairs(this.h.req.rawHeaders), headers);
+    }
     writeWholeResponse(this.h.res, code, reason, headers, body);
   }
 

@@ -10,7 +10,8 @@ import type { BackendRequest, GripHandoff } from '../proxy/types.js';
 import { FilterError, hasContentFilter, isDroppedByFilters, substituteVars } from './filters.js';
 import type { Held, HoldHost } from './host.js';
 import { gripLastHeaders, resolveLink, type LinkTarget } from './links.js';
-import { postGoneLink } from './response-hold.js';
+import { postGoneLink, rawHeaderPairs } from './response-hold.js';
+import { applyCorsHeaders } from '../grip/cors.js';
 import type { WheelEntry } from './timer-wheel.js';
 import { LAST_CHUNK, encodeChunk, formatStreamHead, isUnsafeHeader } from './wire.js';
 
@@ -92,7 +93,9 @@ export class StreamHold implements Held {
 
   start(): void {
     this.h.res.once('close', this.onClose);
-    const resp = this.instruct.response;
+    let resp = this.instruct.response;
+    // As Pushpin: the first response of a stream gets CORS headers on aco routes.
+    if (this.host.autoCrossOrigin(this.h.route)) resp = { ...resp, headers: applyCorsHeaders(rawHeaderPairs(this.h.req.rawHeaders), resp.headers) };
     try {
       this.next = this.instruct.nextLink !== undefined ? resolveLink(this.instruct.nextLink.url, this.currentPath) : undefined;
     } catch {

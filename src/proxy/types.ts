@@ -47,6 +47,12 @@ export interface GripHandoff {
   clientAddress: string;
   /** True when the client connected over TLS. */
   ssl: boolean;
+  /**
+   * Set when the client request was a JSON-P request (route with auto cross-origin): the
+   * handler wraps held responses (publish or timeout) in the callback. Optional; added by
+   * src/handler's engineer, to be filled in by src/proxy.
+   */
+  jsonp?: { callback: Buffer; mode: 'basic' | 'extended' };
 }
 
 /** Implemented by src/handler. */

@@ -307,6 +307,43 @@ describe('grip handler: route prefix', () => {
   });
 });
 
+describe('grip handler: auto cross-origin', () => {
+  let rig: Rig;
+  before(async () => {
+    rig = await startRig(backend, { aco: true });
+  });
+  after(async () => {
+    await rig.close();
+  });
+
+  test('aco: a published long-poll answer carries CORS headers for the client origin', async () => {
+    const c = new RawClient(rig.port, 'GET /lp?ch=cors1 HTTP/1.1\r\nHost: x\r\nOrigin: http://a.example\r\n\r\n');
+    await waitSubscribers(rig.handler, 'cors1', 1);
+    await publishJson(rig, { items: [{ channel: 'cors1', formats: { 'http-response': { body: 'ok\n' } } }] });
+    await c.until((x) => x.text.endsWith('ok\n'));
+    assert.match(c.text, /\r\nAccess-Control-Allow-Origin: http:\/\/a\.example\r\n/);
+    assert.match(c.text, /\r\nAccess-Control-Allow-Credentials: true\r\n/);
+    c.destroy();
+  });
+
+  test('aco: a stream head carries CORS headers', async () => {
+    const c = new RawClient(rig.port, 'GET /st?ch=cors2 HTTP/1.1\r\nHost: x\r\n\r\n');
+    await c.until((x) => x.text.includes('opened\n'));
+    assert.match(c.text, /\r\nAccess-Control-Allow-Origin: \*\r\n/);
+    c.destroy();
+  });
+
+  test('aco: JSON-P long-polls get the held response wrapped in the callback', async () => {
+    const c = new RawClient(rig.port, GET('/lp?ch=jp1&callback=cb'));
+    await waitSubscribers(rig.handler, 'jp1', 1);
+    await publishJson(rig, { items: [{ channel: 'jp1', formats: { 'http-response': { body: 'hey\n' } } }] });
+    await c.until((x) => x.text.endsWith(');\n'));
+    assert.match(c.text, /\r\nContent-Type: application\/javascript\r\n/);
+    assert.match(c.text, /\r\n\r\n\/\*\*\/cb\(\{"body":"hey\\n","code":200,"headers":\{.*\},"reason":"OK"\}\);\n$/);
+    c.destroy();
+  });
+});
+
 describe('grip handler: bursts', () => {
   test('a burst bigger than the outbound limit in one publish does not drop a reading client', async () => {
     const rig = await startRig(backend, { outboundMaxBytes: 256 * 1024 });

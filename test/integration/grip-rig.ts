@@ -42,6 +42,8 @@ export interface RigOptions {
   outboundMaxBytes?: number;
   routePrefix?: string;
   debug?: boolean;
+  /** Route option aco (auto cross-origin). */
+  aco?: boolean;
 }
 
 function pairs(raw: string[]): Array<[string, string]> {
@@ -98,7 +100,7 @@ export async function startRig(backendFn: (req: http.IncomingMessage, res: http.
   };
   const route: Route = {
     source: 'test:1', domain: '*', id: '*,*,*,*', idExplicit: false, jsonpDefaultMethod: 'POST', headers: [], prefix: opts.routePrefix ?? '', debug: opts.debug ?? false,
-    autoCrossOrigin: false, jsonpEnabled: false, noGrip: false, session: false, origHeaders: false, targets: [target],
+    autoCrossOrigin: opts.aco ?? false, jsonpEnabled: false, noGrip: false, session: false, origHeaders: false, targets: [target],
   };
   const requester: BackendRequester = {
     async request(_route, req, o) {
@@ -129,7 +131,11 @@ export async function startRig(backendFn: (req: http.IncomingMessage, res: http.
             return;
           }
           opts.tweak?.(instruct, req);
-          handler.accept({ req, res, route, target, backendRequest: breq, instruct, clientAddress: '127.0.0.1', ssl: false });
+          // Stand-in for the proxy's JSON-P detection: ?callback=NAME[&mode=basic].
+          const q = new URL(req.url ?? '/', 'http://x').searchParams;
+          const cb = q.get('callback');
+          const jsonp = cb !== null ? { callback: Buffer.from(cb), mode: q.get('mode') === 'basic' ? ('basic' as const) : ('extended' as const) } : undefined;
+          handler.accept({ req, res, route, target, backendRequest: breq, instruct, clientAddress: '127.0.0.1', ssl: false, ...(jsonp !== undefined ? { jsonp } : {}) });
         },
         () => {
           res.writeHead(502);
