@@ -80,14 +80,20 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
   private readonly wheel = new TimerWheel();
   private stopping = false;
   /**
-   * Sockets corked since the last flush. Everything published within one event-loop turn
-   * goes to a socket as one writev at the end of the turn: the kernel's per-write cost
-   * dominates fan-out, so fewer writes is the lever.
+   * Write coalescing. The kernel's per-write cost dominates fan-out, so when several items
+   * reach a socket within one event-loop turn they should leave in one writev. The first
+   * single-item publish of a turn writes straight through (corking would only add work);
+   * a multi-item publish, or any later publish in the same turn, corks the sockets it
+   * writes to, and the end of the turn (setImmediate) uncorks them.
    */
   private corked: Socket[] = [];
-  private flushScheduled = false;
-  private readonly flush = (): void => {
-    this.flushScheduled = false;
+  /** True from the first publish of a turn until the turn ends. */
+  private turnActive = false;
+  /** True while writes of this turn should be corked. */
+  private corking = false;
+  private readonly endTurn = (): void => {
+    this.turnActive = false;
+    this.corking = false;
     const list = this.corked;
     this.corked = [];
     for (const s of list) {
@@ -174,6 +180,11 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
   publish(items: PublishItem[]): void {
     if (this.stopping) return;
     this.nowMs = Date.now();
+    if (this.turnActive || items.length > 1) this.corking = true;
+    if (!this.turnActive) {
+      this.turnActive = true;
+      setImmediate(this.endTurn);
+    }
     for (const item of items) {
       this.counters.itemsPublished++;
       if (!this.refs.has(item.channel)) continue;
@@ -256,7 +267,7 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
         (slow ??= []).push(h);
         continue;
       }
-      this.cork(h);
+      if (this.corking) this.cork(h);
       if (h.writeShared(chunk, content)) n++;
     }
     this.counters.deliveries += n;
@@ -274,10 +285,6 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
     h.backlogBytes = s.writableLength;
     s.cork();
     this.corked.push(s);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(this.flush);
-    }
   }
 
   private subscribe(hold: Held, channel: string): void {
