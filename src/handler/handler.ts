@@ -10,6 +10,7 @@ import { isGripResponse } from '../grip/headers.js';
 import { parseGripHeaders } from '../grip/instruct.js';
 import type { PublishItem } from '../grip/types.js';
 import type { Logger } from '../log/index.js';
+import { NO_METRICS, type Metrics } from '../metrics/metrics.js';
 import type { BackendRequester, GripAcceptor, GripHandoff } from '../proxy/types.js';
 import type { Held, HoldHost, InstructDecoder } from './host.js';
 import { ResponseHold, writeBadGateway, writeWholeResponse } from './response-hold.js';
@@ -56,6 +57,8 @@ export interface HandlerOptions {
   decodeInstruct?: InstructDecoder;
   /** Outbound buffer limit per client connection in bytes (default OUTBOUND_MAX_BYTES). */
   outboundMaxBytes?: number;
+  /** Domain-event sink (holds, subscriptions, deliveries, drops); default counts nothing. */
+  metrics?: Metrics;
 }
 
 export interface HandlerEvents {
@@ -78,6 +81,9 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
   private readonly sequencer: Sequencer;
   private readonly host: HoldHost;
   private readonly wheel = new TimerWheel();
+  private readonly metrics: Metrics;
+  /** Subscriptions (hold x channel pairs) across all channels. */
+  private subscriptions = 0;
   private stopping = false;
   /**
    * Write coalescing. The kernel's per-write cost dominates fan-out, so when several items
@@ -105,6 +111,7 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
   constructor(private readonly opts: HandlerOptions) {
     super();
     const hc = opts.config.handler;
+    this.metrics = opts.metrics ?? NO_METRICS;
     this.sequencer = new Sequencer(hc.messageWaitMs, hc.idCacheTtlS, (item) => this.deliver(item));
     const self = this;
     const subscriptionMax = hc.connectionSubscriptionMax > 0 ? hc.connectionSubscriptionMax : Number.MAX_SAFE_INTEGER;
@@ -130,6 +137,7 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
       autoCrossOrigin: (route) => route.autoCrossOrigin || opts.config.proxy.autoCrossOrigin,
       countDrop: () => {
         this.counters.drops++;
+        this.metrics.dropped('slow-consumer', 1);
       },
     };
   }
@@ -150,17 +158,24 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
       writeWholeResponse(h.res, 503, 'Service Unavailable', [['Content-Type', 'text/plain']], Buffer.from('Service Unavailable\n'));
       return;
     }
+    if (h.res.destroyed || h.req.socket.destroyed) {
+      // The client left while the backend was answering: nothing to hold.
+      h.res.destroy();
+      return;
+    }
     try {
       const hold = h.instruct.hold;
       if (hold?.mode === 'response') {
         const rh = new ResponseHold(this.host, h);
         this.holds.add(rh);
         this.counters.heldResponse++;
+        this.metrics.holdChange('response', 1);
         rh.start();
       } else if (hold?.mode === 'stream' || h.instruct.nextLink !== undefined) {
         const sh = new StreamHold(this.host, h);
         this.holds.add(sh);
         this.counters.heldStream++;
+        this.metrics.holdChange('stream', 1);
         sh.start();
       } else {
         const r = h.instruct.response;
@@ -238,10 +253,9 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
       const set = this.responseByChannel.get(item.channel);
       if (set !== undefined) {
         // Answering removes the hold from the set, so iterate over a copy.
-        for (const h of [...set]) {
-          h.deliver(item, item.channel, rf);
-          this.counters.deliveries++;
-        }
+        const holds = [...set];
+        for (const h of holds) h.deliver(item, item.channel, rf);
+        this.countDelivered(holds.length);
       }
     }
     const sf = item.formats.httpStream;
@@ -270,13 +284,17 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
       if (this.corking) this.cork(h);
       if (h.writeShared(chunk, content)) n++;
     }
-    this.counters.deliveries += n;
     if (slow !== undefined) {
-      for (const h of slow) {
-        h.deliver(item, item.channel, sf);
-        this.counters.deliveries++;
-      }
+      for (const h of slow) h.deliver(item, item.channel, sf);
+      n += slow.length;
     }
+    this.countDelivered(n);
+  }
+
+  private countDelivered(n: number): void {
+    if (n === 0) return;
+    this.counters.deliveries += n;
+    this.metrics.delivered(n);
   }
 
   private cork(h: StreamHold): void {
@@ -296,11 +314,13 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
     }
     if (set.has(hold)) return;
     set.add(hold);
+    this.subscriptions++;
     const n = this.refs.get(channel) ?? 0;
     this.refs.set(channel, n + 1);
     if (n === 0) {
       this.counters.channels++;
       this.opts.logger.debug({ channel }, 'handler: channel subscribed');
+      this.metrics.subscriptionsChange(this.refs.size, this.subscriptions);
       this.emit('subscribe', channel);
       if (this.opts.config.handler.updateOnFirstSubscription) {
         // As Pushpin: once the subscription has had time to reach publishers, ask the
@@ -317,6 +337,7 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
     const index = hold.mode === 'response' ? this.responseByChannel : this.streamByChannel;
     const set = index.get(channel) as Set<Held> | undefined;
     if (set === undefined || !set.delete(hold)) return;
+    this.subscriptions--;
     if (set.size === 0) index.delete(channel);
     const n = (this.refs.get(channel) ?? 1) - 1;
     if (n > 0) {
@@ -325,6 +346,7 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
     }
     this.refs.delete(channel);
     this.counters.channels--;
+    this.metrics.subscriptionsChange(this.refs.size, this.subscriptions);
     this.sequencer.clearChannel(channel);
     this.emit('unsubscribe', channel);
   }
@@ -333,5 +355,6 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
     if (!this.holds.delete(hold)) return;
     if (hold.mode === 'response') this.counters.heldResponse--;
     else this.counters.heldStream--;
+    this.metrics.holdChange(hold.mode, -1);
   }
 }

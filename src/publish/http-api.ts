@@ -14,6 +14,7 @@ import { jwtVerify } from 'jose';
 import type { Config } from '../config/types.js';
 import type { PublishItem } from '../grip/types.js';
 import type { Logger } from '../log/index.js';
+import { NO_METRICS, type Metrics } from '../metrics/metrics.js';
 import { parsePublishBody, PublishError } from './item.js';
 
 /** What the API needs from the handler. */
@@ -26,6 +27,8 @@ export interface PublishApiOptions {
   config: Config;
   handler: PublishTarget;
   logger: Logger;
+  /** Counts accepted items (source 'http'); default counts nothing. */
+  metrics?: Metrics;
 }
 
 export interface PublishApi {
@@ -151,6 +154,7 @@ async function isAuthorized(headers: Array<[string, string]>, key: Uint8Array): 
  */
 export async function startPublishApi(opts: PublishApiOptions): Promise<PublishApi> {
   const { config, handler, logger } = opts;
+  const metrics = opts.metrics ?? NO_METRICS;
   const hc = config.handler;
   const headersMax = hc.pushInHttpMaxHeadersSize;
   const bodyMax = hc.pushInHttpMaxBodySize;
@@ -291,6 +295,7 @@ export async function startPublishApi(opts: PublishApiOptions): Promise<PublishA
             throw err;
           }
           reply(req.http10, 200, 'OK', message('Published'), type, [], items.length);
+          metrics.itemsReceived('http', items.length);
           handler.publish(items);
         } else if (path === '/recover') {
           if (req.method !== 'POST') {

@@ -344,6 +344,33 @@ describe('grip handler: auto cross-origin', () => {
   });
 });
 
+describe('grip handler: metrics', () => {
+  test('metrics: holds, subscriptions, items and deliveries are reported', async () => {
+    const events: string[] = [];
+    const metrics = {
+      requestReceived() {}, connectionChange() {}, backendResponse() {},
+      holdChange(kind: string, d: number) { events.push(`hold ${kind} ${d}`); },
+      subscriptionsChange(c: number, s: number) { events.push(`subs ${c} ${s}`); },
+      itemsReceived(src: string, n: number) { events.push(`items ${src} ${n}`); },
+      delivered(n: number) { events.push(`delivered ${n}`); },
+      dropped(reason: string, n: number) { events.push(`dropped ${reason} ${n}`); },
+    };
+    const rig = await startRig(backend, { metrics });
+    try {
+      const c = new RawClient(rig.port, GET('/st?ch=m1'));
+      await waitSubscribers(rig.handler, 'm1', 1);
+      await publishJson(rig, { items: [{ channel: 'm1', formats: { 'http-stream': { content: 'a\n' } } }] });
+      await c.until((x) => x.text.includes('a\n\r\n'));
+      c.destroy();
+      const end = Date.now() + 10_000;
+      while (!events.includes('hold stream -1') && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+      assert.deepEqual(events, ['hold stream 1', 'subs 1 1', 'items http 1', 'delivered 1', 'subs 0 0', 'hold stream -1']);
+    } finally {
+      await rig.close();
+    }
+  });
+});
+
 describe('grip handler: bursts', () => {
   test('a burst bigger than the outbound limit in one publish does not drop a reading client', async () => {
     const rig = await startRig(backend, { outboundMaxBytes: 256 * 1024 });

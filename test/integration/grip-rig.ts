@@ -16,6 +16,7 @@ import { parseGripHeaders } from '../../src/grip/instruct.js';
 import type { Instruct } from '../../src/grip/types.js';
 import { Handler } from '../../src/handler/index.js';
 import { createLogger } from '../../src/log/index.js';
+import type { Metrics } from '../../src/metrics/metrics.js';
 import type { BackendRequest, BackendRequester, BackendResponse } from '../../src/proxy/types.js';
 import { startPublishApi } from '../../src/publish/http-api.js';
 import type { Route, Target } from '../../src/routes/types.js';
@@ -44,6 +45,7 @@ export interface RigOptions {
   debug?: boolean;
   /** Route option aco (auto cross-origin). */
   aco?: boolean;
+  metrics?: Metrics;
 }
 
 function pairs(raw: string[]): Array<[string, string]> {
@@ -108,8 +110,8 @@ export async function startRig(backendFn: (req: http.IncomingMessage, res: http.
       return sendToBackend(target, { ...req, headers: [...req.headers, ['Grip-Sig', sig]] }, o?.url);
     },
   };
-  const handler = new Handler({ config, logger, requester, outboundMaxBytes: opts.outboundMaxBytes });
-  const api = await startPublishApi({ config, handler, logger });
+  const handler = new Handler({ config, logger, requester, outboundMaxBytes: opts.outboundMaxBytes, metrics: opts.metrics });
+  const api = await startPublishApi({ config, handler, logger, metrics: opts.metrics });
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
