@@ -52,6 +52,23 @@ function backend(req: http.IncomingMessage, res: http.ServerResponse): void {
       res.writeHead(200, { 'Content-Type': 'text/plain', 'Grip-Hold': 'stream', 'Grip-Channel': 'nx' });
       res.end('page2\n');
       return;
+    case '/pn':
+      res.writeHead(200, { 'Content-Type': 'text/plain', 'Grip-Hold': 'stream', 'Grip-Channel': 'pn; prev-id=1', 'Grip-Link': '</pn2>; rel=next' });
+      res.end('start\n');
+      return;
+    case '/pn2':
+      res.writeHead(200, { 'Content-Type': 'text/plain', 'Grip-Hold': 'stream', 'Grip-Channel': 'pn; prev-id=3', 'Grip-Link': '</pn2>; rel=next' });
+      res.end(`recovered after ${String(req.headers['grip-last'])}\n`);
+      return;
+    case '/lpp':
+      if (req.headers['grip-last'] !== undefined) {
+        res.writeHead(200, { 'Content-Type': 'text/plain' });
+        res.end(`caught up from ${String(req.headers['grip-last'])}\n`);
+        return;
+      }
+      res.writeHead(200, { 'Content-Type': 'text/plain', 'Grip-Hold': 'response', 'Grip-Channel': 'lpp; prev-id=x' });
+      res.end('held\n');
+      return;
     case '/gone-cb':
       goneHits.push(req.method ?? '');
       res.writeHead(200);
@@ -217,6 +234,32 @@ describe('grip handler', () => {
     // The same id again is dropped as a duplicate.
     await publishJson(rig, { items: [item('4', '3', 'fourth\n')] });
     await c.until((x) => x.text.includes('fourth\n'));
+    c.destroy();
+  });
+
+  test('prev-id: a stream that misses an item fetches its next link with Grip-Last', async () => {
+    const c = new RawClient(rig.port, GET('/pn'));
+    await waitSubscribers(rig.handler, 'pn', 1);
+    await c.until((x) => x.text.includes('start\n'));
+    await publishJson(rig, { items: [{ channel: 'pn', id: '3', 'prev-id': '2', formats: { 'http-stream': { content: 'skipped\n' } } }] });
+    await c.until((x) => x.text.includes('recovered after pn; last-id=1\n'));
+    assert.ok(!c.text.includes('skipped\n'));
+    // The new hold follows id 3: the next item in sequence is delivered.
+    await publishJson(rig, { items: [{ channel: 'pn', id: '4', 'prev-id': '3', formats: { 'http-stream': { content: 'four\n' } } }] });
+    await c.until((x) => x.text.includes('four\n'));
+    c.destroy();
+  });
+
+  test('prev-id: a long-poll whose prev-id is stale is retried at once with Grip-Last', async () => {
+    await waitSubscribers(rig.handler, 'lpp', 0);
+    // Something must hold the channel for its last id to be tracked.
+    const holder = new RawClient(rig.port, GET('/st?ch=lpp'));
+    await waitSubscribers(rig.handler, 'lpp', 1);
+    await publishJson(rig, { items: [{ channel: 'lpp', id: 'y', formats: { 'http-stream': { content: 'y\n' } } }] });
+    await holder.until((x) => x.text.includes('y\n'));
+    const c = new RawClient(rig.port, GET('/lpp'));
+    await c.until((x) => x.text.endsWith('caught up from lpp; last-id=x\n'));
+    holder.destroy();
     c.destroy();
   });
 
