@@ -51,14 +51,16 @@ export class StreamHold implements Held {
   private keepAliveFrame: Buffer = Buffer.alloc(0);
   /** Last time content went out (ms since epoch), for idle keep-alives. */
   private lastWriteMs = 0;
-  private readonly keepAliveTick = new Tick((now) => this.onKeepAlive(now));
-  private readonly linkTick = new Tick(() => this.fetchNextLink());
+  // Wheel entries and the queue are created on first use: most streams never need a
+  // next-link timer or a queue, and idle memory per held connection matters at 10k+.
+  private kaTick: Tick | undefined;
+  private lnTick: Tick | undefined;
   private next: LinkTarget | undefined;
   private currentPath: string;
   private retries = 0;
-  private queue: Array<[PublishItem, string, HttpStreamFormat]> = [];
+  private queue: Array<[PublishItem, string, HttpStreamFormat]> | undefined;
   /** Channels that saw a publish since the next-link timer was last armed. */
-  private active = new Set<string>();
+  private active: Set<string> | undefined;
   private readonly onClose = (): void => this.finish();
   /** Bytes queued in the socket when the Handler corked it for the current turn. */
   backlogBytes = 0;
@@ -70,6 +72,14 @@ export class StreamHold implements Held {
     const s = h.res.socket;
     // Raw writes are only safe while this response owns the socket (not queued behind a pipelined one).
     this.sock = s !== null && (s as Socket & { _httpMessage?: unknown })._httpMessage === h.res ? s : null;
+  }
+
+  private keepAliveTick(): Tick {
+    return (this.kaTick ??= new Tick((now) => this.onKeepAlive(now)));
+  }
+
+  private linkTick(): Tick {
+    return (this.lnTick ??= new Tick(() => this.fetchNextLink()));
   }
 
   /** A method (not a narrowed field read) so checks after writes see state changed by them. */
@@ -194,14 +204,14 @@ export class StreamHold implements Held {
     this.keepAlive = hold.keepAlive;
     this.keepAliveFrame = hold.keepAlive !== undefined ? this.frame(hold.keepAlive.data) : Buffer.alloc(0);
     this.state = 'holding';
-    if (this.keepAlive !== undefined && this.keepAliveTick.wheelSlot < 0) {
-      this.host.wheel.schedule(this.keepAliveTick, this.keepAlive.timeoutS * 1000);
+    if (this.keepAlive !== undefined && this.keepAliveTick().wheelSlot < 0) {
+      this.host.wheel.schedule(this.keepAliveTick(), this.keepAlive.timeoutS * 1000);
     } else if (this.keepAlive === undefined) {
-      this.host.wheel.cancel(this.keepAliveTick);
+      if (this.kaTick !== undefined) this.host.wheel.cancel(this.kaTick);
     }
     this.armLinkTimer();
-    const queued = this.queue;
-    this.queue = [];
+    const queued = this.queue ?? [];
+    this.queue = undefined;
     for (const [item, channel, f] of queued) {
       if (this.state !== 'holding') break;
       this.deliver(item, channel, f);
@@ -210,9 +220,9 @@ export class StreamHold implements Held {
 
   private armLinkTimer(): void {
     const t = this.instruct.nextLink?.timeoutS;
-    if (this.next !== undefined && t !== undefined && t >= 0) this.host.wheel.schedule(this.linkTick, t * 1000);
-    else this.host.wheel.cancel(this.linkTick);
-    this.active.clear();
+    if (this.next !== undefined && t !== undefined && t >= 0) this.host.wheel.schedule(this.linkTick(), t * 1000);
+    else if (this.lnTick !== undefined) this.host.wheel.cancel(this.lnTick);
+    this.active?.clear();
   }
 
   private updateChannels(list: ChannelSubscription[]): void {
@@ -251,6 +261,7 @@ export class StreamHold implements Held {
   deliver(item: PublishItem, channel: string, f: HttpStreamFormat): void {
     if (this.state === 'closed') return;
     if (this.state !== 'holding') {
+      this.queue ??= [];
       if (this.queue.length < PUBLISH_QUEUE_MAX) this.queue.push([item, channel, f]);
       return;
     }
@@ -270,7 +281,7 @@ export class StreamHold implements Held {
       return;
     }
     if (action === 'hint') {
-      this.queue = [];
+      this.queue = undefined;
       if (this.next !== undefined) this.fetchNextLink();
       return;
     }
@@ -285,7 +296,7 @@ export class StreamHold implements Held {
     }
     if (!this.writeContent(content)) return;
     if (this.next !== undefined && this.instruct.nextLink?.timeoutS !== undefined) {
-      this.active.add(channel);
+      (this.active ??= new Set()).add(channel);
       // Every channel had activity: push the next-link timeout back.
       if (this.active.size >= this.channels.size) this.armLinkTimer();
     }
@@ -328,13 +339,13 @@ export class StreamHold implements Held {
     if (ka === undefined || this.state === 'closed') return;
     const periodMs = ka.timeoutS * 1000;
     if (ka.mode === 'idle' && now - this.lastWriteMs < periodMs) {
-      this.host.wheel.schedule(this.keepAliveTick, this.lastWriteMs + periodMs - now);
+      this.host.wheel.schedule(this.keepAliveTick(), this.lastWriteMs + periodMs - now);
       return;
     }
     if (this.state === 'holding' || this.state === 'fetching') {
       if (this.keepAliveFrame.length > 0) this.writeBytes(this.keepAliveFrame, ka.data);
     }
-    if (!this.isClosed()) this.host.wheel.schedule(this.keepAliveTick, periodMs);
+    if (!this.isClosed()) this.host.wheel.schedule(this.keepAliveTick(), periodMs);
   }
 
   /** Requests the next link (with Grip-Last), appends its body and applies its instructions. */
@@ -346,7 +357,7 @@ export class StreamHold implements Held {
       return;
     }
     this.state = 'fetching';
-    this.host.wheel.cancel(this.linkTick);
+    if (this.lnTick !== undefined) this.host.wheel.cancel(this.lnTick);
     const req: BackendRequest = {
       method: 'GET',
       path: target.path,
@@ -408,9 +419,9 @@ export class StreamHold implements Held {
       const delay = NEXT_LINK_RETRY_BASE_MS * 2 ** this.retries + Math.floor(Math.random() * NEXT_LINK_RETRY_JITTER_MS);
       this.retries++;
       this.state = 'holding';
-      this.host.wheel.cancel(this.linkTick);
+      if (this.lnTick !== undefined) this.host.wheel.cancel(this.lnTick);
       // Reuse the link timer for the retry; state goes back to fetching when it fires.
-      this.host.wheel.schedule(this.linkTick, delay);
+      this.host.wheel.schedule(this.linkTick(), delay);
       return;
     }
     this.error('Failed to retrieve next link.');
@@ -454,9 +465,9 @@ export class StreamHold implements Held {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.h.res.off('close', this.onClose);
-    this.host.wheel.cancel(this.keepAliveTick);
-    this.host.wheel.cancel(this.linkTick);
-    this.queue = [];
+    if (this.kaTick !== undefined) this.host.wheel.cancel(this.kaTick);
+    if (this.lnTick !== undefined) this.host.wheel.cancel(this.lnTick);
+    this.queue = undefined;
     for (const name of this.channels.keys()) this.host.unsubscribe(this, name);
     this.host.finished(this);
     postGoneLink(this.host, this.h);
