@@ -43,8 +43,9 @@ export function writeWholeResponse(res: ServerResponse, code: number, reason: st
     res.writeHead(code, reason, flat);
   } catch {
     try {
-      res.writeHead(502, 'Bad Gateway', ['Content-Type', 'text/plain', 'Content-Length', '31']);
-      res.end('Error while proxying to origin.\n');
+      const text = Buffer.from('Error while proxying to origin.\n');
+      res.writeHead(502, 'Bad Gateway', ['Content-Type', 'text/plain', 'Content-Length', String(text.length)]);
+      res.end(text);
     } catch {
       res.destroy();
     }
