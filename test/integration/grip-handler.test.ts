@@ -185,6 +185,15 @@ describe('grip handler', () => {
     assert.ok(c.text.endsWith('opened\nx\n'));
   });
 
+  test('stream: the rest of a large backend body streams through before the hold starts', async () => {
+    const c = new RawClient(rig.port, GET('/st?ch=s5&rest=1'));
+    await waitSubscribers(rig.handler, 's5', 1);
+    await publishJson(rig, { items: [{ channel: 's5', formats: { 'http-stream': { content: 'pub\n' } } }] });
+    await c.until((x) => x.text.includes('pub\n'));
+    assert.ok(c.text.endsWith('\r\n\r\n3\r\nope\r\n2\r\nne\r\n2\r\nd\n\r\n4\r\npub\n\r\n'));
+    c.destroy();
+  });
+
   test('stream: keep-alive data goes out when the stream is idle', async () => {
     const c = new RawClient(rig.port, GET('/st?ch=s2&ka=1'));
     await c.until((x) => x.text.includes('3\r\nka\n\r\n'));

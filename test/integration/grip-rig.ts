@@ -137,7 +137,20 @@ export async function startRig(backendFn: (req: http.IncomingMessage, res: http.
           const q = new URL(req.url ?? '/', 'http://x').searchParams;
           const cb = q.get('callback');
           const jsonp = cb !== null ? { callback: Buffer.from(cb), mode: q.get('mode') === 'basic' ? ('basic' as const) : ('extended' as const) } : undefined;
-          handler.accept({ req, res, route, target, backendRequest: breq, instruct, clientAddress: '127.0.0.1', ssl: false, ...(jsonp !== undefined ? { jsonp } : {}) });
+          // Stand-in for the proxy streaming a large stream-hold body: ?rest=1 hands over
+          // the first 3 bytes and delivers the remainder through bodyRest.
+          let bodyRest: AsyncIterable<Uint8Array> | undefined;
+          if (q.get('rest') === '1' && instruct.hold?.mode === 'stream') {
+            const all = instruct.response.body;
+            instruct.response.body = all.subarray(0, 3);
+            bodyRest = (async function* () {
+              for (const part of [all.subarray(3, 5), all.subarray(5)]) {
+                await new Promise((r) => setTimeout(r, 20));
+                yield part;
+              }
+            })();
+          }
+          handler.accept({ req, res, route, target, backendRequest: breq, instruct, clientAddress: '127.0.0.1', ssl: false, ...(jsonp !== undefined ? { jsonp } : {}), ...(bodyRest !== undefined ? { bodyRest } : {}) });
         },
         () => {
           res.writeHead(502);
