@@ -24,6 +24,8 @@ import {
   TEXT_REQUEST_TOO_LARGE_FOR_GRIP,
 } from './replies.js';
 import { MAX_GRIP_REQUEST_BODY, MAX_GRIP_RESPONSE_BODY, MAX_TEST_HANDLER_BODY } from './limits.js';
+import { forwardZhttp, zhttpClientFor } from './zhttp-target.js';
+import type { ZhttpClient } from '../zmq/zhttp-client.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -130,8 +132,8 @@ class BodyTap {
   }
 }
 
-/** Per-request state shared by the attempts on each target. */
-interface RequestInfo {
+/** Per-request state shared by the attempts on each target (exported for zhttp-target.ts). */
+export interface RequestInfo {
   req: IncomingMessage;
   res: ServerResponse;
   ssl: boolean;
@@ -161,6 +163,8 @@ interface RequestInfo {
 /** Routes and forwards client requests. `handle` is the listeners' request callback. */
 export class Forwarder {
   private readonly accessLog: boolean;
+  /** Sockets for zhttp/zhttpreq targets, opened on first use (closed by closeZhttpClients). */
+  private zhttp: ZhttpClient | undefined;
 
   constructor(readonly ctx: ForwardContext) {
     this.accessLog = ctx.logger.isLevelEnabled('info');
@@ -308,9 +312,8 @@ export class Forwarder {
       });
       return;
     }
-    if (target.type !== 'http') {
-      this.ctx.logger.warn({ route: info.route.source, target: targetName(target) }, 'proxy: zhttp targets are not supported yet; skipping');
-      this.nextTarget(info);
+    if (target.type === 'zhttp' || target.type === 'zhttpreq') {
+      forwardZhttp(this, info, target, this.zhttp ??= zhttpClientFor(this.ctx.logger));
       return;
     }
     const opts = info.headerOpts;

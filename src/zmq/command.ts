@@ -9,6 +9,7 @@ import type { Config } from '../config/types.js';
 import type { PublishItem } from '../grip/types.js';
 import type { Logger } from '../log/index.js';
 import { parsePublishItem } from '../publish/item.js';
+import { publishErrorDetail } from './publish-error.js';
 import {
   CommandPacketError,
   decodeCommandRequest,
@@ -124,8 +125,8 @@ export async function executeCommand(req: CommandRequest, target: CommandTarget,
           try {
             items.push(parsePublishItem(vitems[i], i, { input: 'tnetstring' }));
           } catch (e) {
-            const msg = (e as Error).message;
-            return fail('bad-request', msg.startsWith('Invalid format') ? msg : `Invalid format: ${msg}`);
+            // PublishError.message already carries the prefix; build it once from the detail.
+            return fail('bad-request', `Invalid format: ${publishErrorDetail(e)}`);
           }
         }
         target.publish(items);

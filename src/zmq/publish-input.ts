@@ -9,6 +9,7 @@ import type { Config } from '../config/types.js';
 import type { PublishItem } from '../grip/types.js';
 import type { Logger } from '../log/index.js';
 import { parsePublishItem } from '../publish/item.js';
+import { publishErrorDetail } from './publish-error.js';
 import { decodePublishFrame, publishFrameFormat, PublishFrameError } from './publish-frame.js';
 import { isClosedError, setupSocket } from './socket-util.js';
 import { WarnLimiter } from './warn-limit.js';
@@ -147,7 +148,7 @@ function decodeItem(frame: Buffer, channel: string | undefined, warn: WarnLimite
     const input = publishFrameFormat(frame);
     return parsePublishItem(value, 0, channel !== undefined && channel !== '' ? { input, channel } : { input });
   } catch (e) {
-    warn.warn(`received message with invalid format: ${(e as Error).message.replace(/^Invalid format: /, '')}`);
+    warn.warn(`received message with invalid format: ${publishErrorDetail(e)}`);
     return undefined;
   }
 }

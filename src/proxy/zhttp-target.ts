@@ -1,0 +1,241 @@
+/**
+ * Route targets `zhttpreq/<spec>` and `zhttp/<spec>`: the request goes to a zhttp handler
+ * over ZeroMQ (src/zmq/zhttp-client.ts) instead of HTTP, and its answer takes the same
+ * path as an HTTP backend's: GRIP answers are handed to the handler (stream holds get the
+ * rest of the body as it arrives), anything else is relayed to the client. Failures
+ * (timeouts, error packets, bad answers) end in the proxy's 502.
+ */
+import { PassThrough } from 'node:stream';
+import type { Logger } from '../log/index.js';
+import type { Target } from '../routes/types.js';
+import { isGripResponse } from '../grip/index.js';
+import {
+  MAX_ZHTTP_REQUEST_BODY, ZhttpClient, type ZhttpCall, type ZhttpCallError, type ZhttpClientOptions,
+} from '../zmq/zhttp-client.js';
+import type { Forwarder, RequestInfo } from './forward.js';
+import { targetName } from './backend-pool.js';
+import { buildBackendHeaders } from './request-headers.js';
+import { filterResponseHeaders, getHeader, GRIP_INSTRUCT_TYPE, toPairs } from './response-headers.js';
+import { sendText, textInstructTooLarge, TEXT_PROXY_ERROR } from './replies.js';
+import { MAX_GRIP_RESPONSE_BODY } from './limits.js';
+import type { BackendRequest } from './types.js';
+
+export { MAX_ZHTTP_REQUEST_BODY } from '../zmq/zhttp-client.js';
+
+const EMPTY = Buffer.alloc(0);
+
+/** Every ZhttpClient created by zhttpClientFor, so shutdown can close them all. */
+const clients = new Set<ZhttpClient>();
+
+/** Creates a zhttp client whose sockets closeZhttpClients() will close. */
+export function zhttpClientFor(logger: Logger, opts: Omit<ZhttpClientOptions, 'logger'> = {}): ZhttpClient {
+  const c = new ZhttpClient({ logger, ...opts });
+  clients.add(c);
+  return c;
+}
+
+/** Closes every zhttp socket gripd opened for zhttp/zhttpreq targets (call on shutdown). */
+export async function closeZhttpClients(): Promise<void> {
+  const all = [...clients];
+  clients.clear();
+  await Promise.allSettled(all.map((c) => c.close()));
+}
+
+/** Reads the client's body for a zhttp request, up to `max` bytes; undefined past it. */
+async function readBody(info: RequestInfo, max: number): Promise<Buffer | undefined> {
+  if (info.tap === undefined) return EMPTY;
+  const src = info.tap.source();
+  if (src === undefined) throw new Error('request body already sent to a failed target');
+  if (Buffer.isBuffer(src)) return src.length > max ? undefined : src;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of src) {
+    size += c.length;
+    if (size > max) return undefined;
+    chunks.push(c);
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Forwards `info`'s request to a zhttp/zhttpreq target. Never throws; answers the client
+ * (relay, GRIP hand-off, 413 or 502) in every case.
+ */
+export function forwardZhttp(fwd: Forwarder, info: RequestInfo, target: Target, client: ZhttpClient): void {
+  run(fwd, info, target, client).catch((err: unknown) => {
+    fwd.ctx.logger.error({ err: (err as Error).message, target: targetName(target) }, 'proxy: zhttp request failed');
+    fwd.fail(info, TEXT_PROXY_ERROR, targetName(target));
+  });
+}
+
+async function run(fwd: Forwarder, info: RequestInfo, target: Target, client: ZhttpClient): Promise<void> {
+  const name = targetName(target);
+  const body = await readBody(info, MAX_ZHTTP_REQUEST_BODY);
+  if (info.clientGone) return;
+  if (body === undefined) {
+    sendText(info.res, 413, 'Request Entity Too Large', `Body must not exceed ${MAX_ZHTTP_REQUEST_BODY} bytes`);
+    fwd.log(info.method, info.clientPath, 413, info.route, name, info.startMs);
+    return;
+  }
+  const opts = info.headerOpts;
+  opts.hostOverride = target.hostHeader ?? info.route.asHost;
+  const flat = buildBackendHeaders(info.req.rawHeaders, opts);
+  const sig = info.gripMode ? fwd.ctx.signers.token(info.route) : undefined;
+  // Pushpin signs zhttp requests exactly as HTTP ones.
+  if (sig !== undefined) flat.push('Grip-Sig', sig);
+  const headers = toPairs(flat);
+  const host = getHeader(flat, 'host') ?? 'localhost';
+  const uri = `${target.ssl ? 'https' : 'http'}://${host}${info.backendPath.startsWith('/') ? '' : '/'}${info.backendPath}`;
+  const backendRequest: BackendRequest = {
+    method: info.method,
+    path: info.backendPath,
+    headers: sig === undefined ? headers : headers.filter(([n, v]) => !(n === 'Grip-Sig' && v === sig)),
+    body,
+  };
+  const relay = new ZhttpRelay(fwd, info, target, backendRequest);
+  const mode = target.type === 'zhttpreq' ? 'req' : 'stream';
+  const call = client.request(mode, target.zhttpSpec ?? '', {
+    method: info.method,
+    uri,
+    headers,
+    body,
+    peerAddress: info.clientAddress,
+    ignorePolicies: !target.untrusted,
+    trustConnectHost: target.trustConnectHost,
+    ignoreTlsErrors: target.insecure,
+  }, relay);
+  relay.call = call;
+  info.abort = () => call.cancel();
+  if (info.clientGone) call.cancel();
+}
+
+const enum Mode { Waiting, Relaying, Collecting, Streaming, Done }
+
+/** Turns zhttp response callbacks into the proxy's relay / GRIP hand-off / 502 paths. */
+class ZhttpRelay {
+  call: ZhttpCall | undefined;
+  private mode = Mode.Waiting;
+  private code = 0;
+  private reason = '';
+  private pairs: Array<[string, string]> = [];
+  private chunks: Buffer[] = [];
+  private size = 0;
+  private rest: PassThrough | undefined;
+
+  constructor(
+    private readonly fwd: Forwarder,
+    private readonly info: RequestInfo,
+    private readonly target: Target,
+    private readonly backendRequest: BackendRequest,
+  ) {}
+
+  onHead(code: number, reason: string, headers: Array<[string, string]>): void {
+    const info = this.info;
+    if (info.clientGone) {
+      this.mode = Mode.Done;
+      this.call?.cancel();
+      return;
+    }
+    const raw: string[] = [];
+    for (const [n, v] of headers) raw.push(n, v);
+    const filtered = filterResponseHeaders(raw);
+    this.code = code;
+    this.reason = reason;
+    if (info.gripMode && filtered.maybeGrip) {
+      const pairs = toPairs(filtered.flat);
+      if (isGripResponse(pairs)) {
+        this.pairs = pairs;
+        const hold = getHeader(filtered.flat, 'grip-hold');
+        const ct = getHeader(filtered.flat, 'content-type') ?? '';
+        if (hold !== undefined && hold.trim() === 'stream' && !ct.toLowerCase().startsWith(GRIP_INSTRUCT_TYPE)) {
+          this.mode = Mode.Streaming;
+          const rest = new PassThrough();
+          this.rest = rest;
+          this.fwd.handOff(info, this.target, this.backendRequest, code, reason, pairs, EMPTY, rest);
+          return;
+        }
+        this.mode = Mode.Collecting;
+        return;
+      }
+    }
+    this.mode = Mode.Relaying;
+    try {
+      info.res.sendDate = false;
+      info.res.writeHead(code, reason, filtered.flat);
+    } catch (err) {
+      this.mode = Mode.Done;
+      this.call?.cancel();
+      this.fwd.fail(info, `Error: invalid response from ${targetName(this.target)}: ${(err as Error).message}`, targetName(this.target));
+    }
+  }
+
+  onBody(chunk: Buffer): void {
+    switch (this.mode) {
+      case Mode.Relaying: {
+        const res = this.info.res;
+        // Credits go back once the client's socket took the bytes: the handler can't outrun a slow client.
+        if (res.write(chunk)) this.call?.consumed(chunk.length);
+        else res.once('drain', () => this.call?.consumed(chunk.length));
+        return;
+      }
+      case Mode.Collecting:
+        this.size += chunk.length;
+        if (this.size > MAX_GRIP_RESPONSE_BODY) {
+          this.mode = Mode.Done;
+          this.chunks = [];
+          this.call?.cancel();
+          this.fwd.fail(this.info, textInstructTooLarge(targetName(this.target)), targetName(this.target));
+          return;
+        }
+        this.chunks.push(chunk);
+        this.call?.consumed(chunk.length);
+        return;
+      case Mode.Streaming: {
+        const rest = this.rest!;
+        if (rest.write(chunk)) this.call?.consumed(chunk.length);
+        else rest.once('drain', () => this.call?.consumed(chunk.length));
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  onEnd(): void {
+    const info = this.info;
+    const mode = this.mode;
+    this.mode = Mode.Done;
+    switch (mode) {
+      case Mode.Relaying:
+        info.res.end();
+        this.fwd.log(info.method, info.clientPath, this.code, info.route, targetName(this.target), info.startMs);
+        return;
+      case Mode.Collecting: {
+        const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+        this.chunks = [];
+        this.fwd.handOff(info, this.target, this.backendRequest, this.code, this.reason, this.pairs, body, undefined);
+        return;
+      }
+      case Mode.Streaming:
+        this.rest!.end();
+        return;
+      default:
+        return;
+    }
+  }
+
+  onError(err: ZhttpCallError): void {
+    const mode = this.mode;
+    this.mode = Mode.Done;
+    const info = this.info;
+    const name = targetName(this.target);
+    if (mode === Mode.Done || info.clientGone) return;
+    if (mode === Mode.Streaming) {
+      this.rest!.destroy(err);
+      return;
+    }
+    this.fwd.ctx.logger.warn({ target: name, condition: err.condition, err: err.message }, 'proxy: zhttp target failed');
+    const detail = err.condition === 'timeout' ? `Error: ${name} did not answer in time.` : `Error: ${err.message}`;
+    this.fwd.fail(info, detail, name);
+  }
+}
