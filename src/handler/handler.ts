@@ -11,7 +11,8 @@ import { parseGripHeaders } from '../grip/instruct.js';
 import type { PublishItem } from '../grip/types.js';
 import type { Logger } from '../log/index.js';
 import { NO_METRICS, type Metrics } from '../metrics/metrics.js';
-import type { BackendRequester, GripAcceptor, GripHandoff } from '../proxy/types.js';
+import type { BackendRequest, BackendRequester, BackendResponse, GripAcceptor, GripHandoff } from '../proxy/types.js';
+import type { Route } from '../routes/types.js';
 import type { Held, HoldHost, InstructDecoder } from './host.js';
 import { ResponseHold, writeBadGateway, writeWholeResponse } from './response-hold.js';
 import { Sequencer } from './sequencer.js';
@@ -82,6 +83,8 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
   private readonly host: HoldHost;
   private readonly wheel = new TimerWheel();
   private readonly metrics: Metrics;
+  /** Next-link requests in flight, keyed by route, URL and headers (see fetchLink). */
+  private readonly linkFetches = new Map<string, Promise<BackendResponse>>();
   /** Subscriptions (hold x channel pairs) across all channels. */
   private subscriptions = 0;
   private stopping = false;
@@ -130,6 +133,7 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
       get nowMs() {
         return self.nowMs;
       },
+      fetchLink: (route, req, o) => this.fetchLink(route, req, o),
       subscribe: (hold, channel) => this.subscribe(hold, channel),
       unsubscribe: (hold, channel) => this.unsubscribe(hold, channel),
       finished: (hold) => this.finished(hold),
@@ -289,6 +293,19 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
       n += slow.length;
     }
     this.countDelivered(n);
+  }
+
+  private fetchLink(route: Route, req: BackendRequest, o: { url?: string; maxBodyBytes: number }): Promise<BackendResponse> {
+    const key = JSON.stringify([route.source, route.id, o.url ?? '', req.method, req.path, req.headers, o.maxBodyBytes]);
+    const pending = this.linkFetches.get(key);
+    if (pending !== undefined) return pending;
+    const p = this.opts.requester.request(route, req, o.url !== undefined ? { url: o.url, maxBodyBytes: o.maxBodyBytes } : { maxBodyBytes: o.maxBodyBytes });
+    this.linkFetches.set(key, p);
+    const done = (): void => {
+      this.linkFetches.delete(key);
+    };
+    p.then(done, done);
+    return p;
   }
 
   private countDelivered(n: number): void {

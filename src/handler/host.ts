@@ -23,6 +23,12 @@ export interface HoldHost {
   readonly outboundMaxBytes: number;
   /** Max channels per held request (connection_subscription_max). */
   readonly subscriptionMax: number;
+  /**
+   * GETs a next link, sharing one backend request among sessions that ask for the very
+   * same request (URL and Grip-Last) at the same time. Each caller decodes the answer on
+   * its own, so sessions never share instructions or channels.
+   */
+  fetchLink(route: import('../routes/types.js').Route, req: import('../proxy/types.js').BackendRequest, opts: { url?: string; maxBodyBytes: number }): Promise<import('../proxy/types.js').BackendResponse>;
   subscribe(hold: Held, channel: string): void;
   unsubscribe(hold: Held, channel: string): void;
   /** The hold is over: drop it from every index. */

@@ -365,7 +365,7 @@ export class StreamHold implements Held {
       body: Buffer.alloc(0),
     };
     const opts = target.url !== undefined ? { url: target.url, maxBodyBytes: NEXT_LINK_MAX_BODY_BYTES } : { maxBodyBytes: NEXT_LINK_MAX_BODY_BYTES };
-    this.host.requester.request(this.h.route, req, opts).then(
+    this.host.fetchLink(this.h.route, req, opts).then(
       (resp) => {
         if (this.state === 'closed') return;
         if (resp.status < 200 || resp.status >= 300) {

@@ -12,6 +12,9 @@ import { RawClient, publishJson, startRig, waitSubscribers, type Rig } from './g
 const GET = (path: string, version = '1.1'): string => `GET ${path} HTTP/${version}\r\nHost: example\r\n\r\n`;
 
 let hintCalls = 0;
+let slow2Calls = 0;
+let releaseSlow2: () => void = () => undefined;
+const slow2Gate = new Promise<void>((r) => { releaseSlow2 = r; });
 const goneHits: string[] = [];
 
 function backend(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -68,6 +71,17 @@ function backend(req: http.IncomingMessage, res: http.ServerResponse): void {
       }
       res.writeHead(200, { 'Content-Type': 'text/plain', 'Grip-Hold': 'response', 'Grip-Channel': 'lpp; prev-id=x' });
       res.end('held\n');
+      return;
+    case '/share':
+      res.writeHead(200, { 'Content-Type': 'text/plain', 'Grip-Link': '</slow2>; rel=next' });
+      res.end('page1\n');
+      return;
+    case '/slow2':
+      slow2Calls++;
+      void slow2Gate.then(() => {
+        res.writeHead(200, { 'Content-Type': 'text/plain', 'Grip-Hold': 'stream', 'Grip-Channel': 'shared' });
+        res.end('page2\n');
+      });
       return;
     case '/gone-cb':
       goneHits.push(req.method ?? '');
@@ -218,6 +232,22 @@ describe('grip handler', () => {
     await c.until((x) => x.text.endsWith('5\r\nlive\n\r\n'));
     assert.ok(c.text.endsWith('\r\n\r\n6\r\npage1\n\r\n6\r\npage2\n\r\n5\r\nlive\n\r\n'));
     c.destroy();
+  });
+
+  test('next link: identical concurrent next-link requests share one backend request', async () => {
+    const a = new RawClient(rig.port, GET('/share'));
+    const b = new RawClient(rig.port, GET('/share'));
+    await a.until((x) => x.text.includes('page1\n'));
+    await b.until((x) => x.text.includes('page1\n'));
+    releaseSlow2();
+    await waitSubscribers(rig.handler, 'shared', 2);
+    await publishJson(rig, { items: [{ channel: 'shared', formats: { 'http-stream': { content: 'both\n' } } }] });
+    await a.until((x) => x.text.includes('both\n'));
+    await b.until((x) => x.text.includes('both\n'));
+    assert.equal(slow2Calls, 1);
+    assert.ok(a.text.includes('page2\n') && b.text.includes('page2\n'));
+    a.destroy();
+    b.destroy();
   });
 
   test('gone link: POSTed once when the held session ends', async () => {
