@@ -6,7 +6,7 @@ import jsonpatch from 'fast-json-patch';
 import type { ServerResponse } from 'node:http';
 import type { ChannelSubscription, HttpResponseFormat, PublishItem } from '../grip/types.js';
 import type { BackendResponse, GripHandoff } from '../proxy/types.js';
-import { isDroppedByFilters, hasContentFilter, substituteVars, FilterError } from './filters.js';
+import { applyContentFilters, isDroppedByFilters, hasContentFilter, FilterError } from './filters.js';
 import type { Held, HoldHost } from './host.js';
 import { gripLastHeaders, resolveLink, withGripLast } from './links.js';
 import type { WheelEntry } from './timer-wheel.js';
@@ -139,7 +139,7 @@ export class ResponseHold implements Held, WheelEntry {
     if (this.done) return;
     const sub = this.channels.get(channel);
     if (sub === undefined) return;
-    if (sub.filters.length > 0 && isDroppedByFilters(sub.filters, { subscriptionMeta: this.meta, publishMeta: item.meta, channels: new Set(this.channels.keys()) })) return;
+    if (sub.filters.length > 0 && isDroppedByFilters(sub.filters, { subscriptionMeta: this.meta, publishMeta: item.meta, channels: new Set(Array.from(this.channels.values(), (c) => c.name)) })) return;
     if (f.action === 'hint') {
       this.retry();
       return;
@@ -149,7 +149,9 @@ export class ResponseHold implements Held, WheelEntry {
     if (f.bodyPatch !== undefined) body = this.patchBody(f.bodyPatch);
     if (hasContentFilter(sub.filters)) {
       try {
-        body = substituteVars(body, this.meta);
+        const prevIds = new Map<string, string>();
+        for (const c of this.channels.values()) if (c.prevId !== undefined) prevIds.set(c.name, c.prevId);
+        body = applyContentFilters(sub.filters, body, this.meta, prevIds);
       } catch (err) {
         if (err instanceof FilterError && this.h.route.debug) {
           this.fail(`filter error: ${err.message}`);

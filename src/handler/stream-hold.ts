@@ -7,7 +7,7 @@
 import type { Socket } from 'node:net';
 import type { ChannelSubscription, HttpStreamFormat, Instruct, KeepAlive, PublishItem } from '../grip/types.js';
 import type { BackendRequest, GripHandoff } from '../proxy/types.js';
-import { FilterError, hasContentFilter, isDroppedByFilters, substituteVars } from './filters.js';
+import { FilterError, applyContentFilters, hasContentFilter, isDroppedByFilters } from './filters.js';
 import type { Held, HoldHost } from './host.js';
 import { gripLastHeaders, resolveLink, type LinkTarget } from './links.js';
 import { postGoneLink, rawHeaderPairs } from './response-hold.js';
@@ -104,6 +104,18 @@ export class StreamHold implements Held {
   start(): void {
     this.h.res.once('close', this.onClose);
     let resp = this.instruct.response;
+    // build-id also applies to the backend's own body (a response-content filter).
+    const idFilters = (this.instruct.hold?.channels ?? []).some((c) => c.filters.includes('build-id'));
+    if (idFilters && resp.body.length > 0) {
+      const prevIds = new Map<string, string>();
+      for (const c of this.instruct.hold?.channels ?? []) if (c.prevId !== undefined) prevIds.set(c.name, c.prevId);
+      try {
+        resp = { ...resp, body: applyContentFilters(['build-id'], resp.body, this.instruct.meta, prevIds) };
+      } catch (err) {
+        this.host.logger.warn({ err: (err as Error).message }, 'handler: build-id filter failed on the stream body');
+        resp = { ...resp, body: this.h.route.debug ? Buffer.from(`\n\nfilter error: ${(err as Error).message}\n`) : Buffer.alloc(0) };
+      }
+    }
     // As Pushpin: the first response of a stream gets CORS headers on aco routes.
     if (this.host.autoCrossOrigin(this.h.route)) resp = { ...resp, headers: applyCorsHeaders(rawHeaderPairs(this.h.req.rawHeaders), resp.headers) };
     try {
@@ -257,6 +269,13 @@ export class StreamHold implements Held {
     return c === undefined || c.filters.length > 0 || c.prevId !== undefined || this.next !== undefined || this.state !== 'holding';
   }
 
+  /** Channel (as the backend named it) -> prev-id, for build-id. */
+  private prevIds(): Map<string, string> {
+    const m = new Map<string, string>();
+    for (const c of this.channels.values()) if (c.prevId !== undefined) m.set(c.name, c.prevId);
+    return m;
+  }
+
   /** Per-subscriber delivery of one http-stream item. */
   deliver(item: PublishItem, channel: string, f: HttpStreamFormat): void {
     if (this.state === 'closed') return;
@@ -273,8 +292,24 @@ export class StreamHold implements Held {
       this.fetchNextLink();
       return;
     }
-    if (sub.filters.length > 0 && isDroppedByFilters(sub.filters, { subscriptionMeta: this.meta, publishMeta: item.meta, channels: new Set(this.channels.keys()) })) return;
+    const dropped = sub.filters.length > 0 && isDroppedByFilters(sub.filters, { subscriptionMeta: this.meta, publishMeta: item.meta, channels: new Set(Array.from(this.channels.values(), (c) => c.name)) });
+    let content = f.content ?? Buffer.alloc(0);
+    if (!dropped && hasContentFilter(sub.filters) && (f.action ?? 'send') === 'send') {
+      try {
+        // Content filters see the prev-ids as they were before this item (as Pushpin).
+        content = applyContentFilters(sub.filters, content, this.meta, this.prevIds());
+      } catch (err) {
+        if (err instanceof FilterError && this.h.route.debug) {
+          this.error(`filter error: ${err.message}`);
+          return;
+        }
+        if (sub.prevId !== undefined) sub.prevId = item.id;
+        return;
+      }
+    }
+    // The channel has moved on even when this subscriber does not get the item.
     if (sub.prevId !== undefined) sub.prevId = item.id;
+    if (dropped) return;
     const action = f.action ?? 'send';
     if (action === 'close') {
       this.end();
@@ -284,15 +319,6 @@ export class StreamHold implements Held {
       this.queue = undefined;
       if (this.next !== undefined) this.fetchNextLink();
       return;
-    }
-    let content = f.content ?? Buffer.alloc(0);
-    if (hasContentFilter(sub.filters)) {
-      try {
-        content = substituteVars(content, this.meta);
-      } catch (err) {
-        if (err instanceof FilterError && this.h.route.debug) this.error(`filter error: ${err.message}`);
-        return;
-      }
     }
     if (!this.writeContent(content)) return;
     if (this.next !== undefined && this.instruct.nextLink?.timeoutS !== undefined) {

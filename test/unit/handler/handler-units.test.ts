@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeChunk, formatStreamHead, isUnsafeHeader, LAST_CHUNK } from '../../../src/handler/wire.js';
 import { gripLastHeaders, resolveLink, withGripLast } from '../../../src/handler/links.js';
-import { FilterError, isDroppedByFilters, substituteVars } from '../../../src/handler/filters.js';
+import { FilterError, applyContentFilters, buildIdContent, isDroppedByFilters, processFormat, substituteVars } from '../../../src/handler/filters.js';
 import { Sequencer, CHANNEL_PENDING_MAX } from '../../../src/handler/sequencer.js';
 import { TimerWheel, WHEEL_TICK_MS, type WheelEntry } from '../../../src/handler/timer-wheel.js';
 import { testHandler } from '../../../src/handler/test-handler.js';
@@ -76,6 +76,36 @@ describe('filters', () => {
     assert.throws(() => substituteVars(Buffer.from('%(nope)s'), {}), FilterError);
     assert.throws(() => substituteVars(Buffer.from('50%'), {}), /Expected directive/);
     assert.throws(() => substituteVars(Buffer.from('%(open'), {}), /Unterminated/);
+  });
+});
+
+describe('content filters', () => {
+  test('filters: the template language handles %%, %X, %(arg)X and escapes, naming positions on errors', () => {
+    const echo = (t: string, a: string | undefined): string => `[${t}:${a ?? '-'}]`;
+    assert.equal(processFormat(Buffer.from('a%%b%I%(x\\)y)s'), echo).toString(), 'a%b[I:-][s:x)y]');
+    assert.throws(() => processFormat(Buffer.from('ab%'), echo), /Expected directive after '%' at position 2/);
+    assert.throws(() => processFormat(Buffer.from('%1'), echo), /Unknown directive '1' at position 1/);
+    assert.throws(() => substituteVars(Buffer.from('xx%(a)q'), { a: '1' }), /Unknown directive 'q' at position 6/);
+  });
+
+  test('filters: build-id renders id_format from prev-ids into %I', () => {
+    const meta = { id_format: '%(a)s-%(b)s' };
+    const prev = new Map([['a', '1'], ['b', '2']]);
+    assert.equal(buildIdContent(Buffer.from('id=%I;'), meta, prev).toString(), 'id=1-2;');
+    assert.equal(buildIdContent(Buffer.from('%(lit)I'), meta, prev).toString(), 'lit');
+    assert.equal(buildIdContent(Buffer.from('%I'), { ...meta, id_encoding: 'hex' }, prev).toString(), Buffer.from('1-2').toString('hex'));
+    assert.throws(() => buildIdContent(Buffer.from('%I'), {}, prev), /no sub meta 'id_format'/);
+    assert.throws(() => buildIdContent(Buffer.from('%I'), meta, new Map()), /No ID specified/);
+    assert.throws(() => buildIdContent(Buffer.from('%I'), { ...meta, id_encoding: 'b64' }, prev), /unsupported encoding: b64/);
+  });
+
+  test('filters: content filters apply in their listed order', () => {
+    const out = applyContentFilters(['var-subst', 'build-id'], Buffer.from('%(u)s'), { u: '%I', id_format: 'x' }, new Map([['c', '1']]));
+    assert.equal(out.toString(), 'x');
+  });
+
+  test('filters: non-ASCII content and meta survive var-subst', () => {
+    assert.equal(substituteVars(Buffer.from('héllo %(n)s ✓'), { n: 'zoë' }).toString(), 'héllo zoë ✓');
   });
 });
 
