@@ -32,3 +32,130 @@ test('zmq stats: a SUB client subscribed to "report" receives report messages fr
     pub.close();
   }
 });
+
+// ---------------------------------------------------------------------------
+// startStats: the reporter fed by the handler's public surface.
+
+import { EventEmitter } from 'node:events';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { loadConfig } from '../../src/config/index.js';
+import type { Config } from '../../src/config/types.js';
+import { createLogger } from '../../src/log/index.js';
+import { startStats, type StatsSource } from '../../src/zmq/stats-reporter.js';
+import type { TnetDict } from '../../src/zmq/tnetstring.js';
+
+/** Stand-in for the Handler's public surface (counters, subscribe events, channel list). */
+class FakeHandler extends EventEmitter<{ subscribe: [string]; unsubscribe: [string] }> implements StatsSource {
+  counters = { heldResponse: 0, heldStream: 0, deliveries: 0, itemsPublished: 0 };
+  subs = new Map<string, { response: number; stream: number }>();
+  channels(): Iterable<string> {
+    return this.subs.keys();
+  }
+  subscriberCount(channel: string): { response: number; stream: number } {
+    return this.subs.get(channel) ?? { response: 0, stream: 0 };
+  }
+}
+
+async function statsConfig(spec: string, format: 'tnetstring' | 'json' = 'tnetstring'): Promise<Config> {
+  const { config } = await loadConfig({ searchPaths: [] });
+  return { ...config, handler: { ...config.handler, statsSpec: spec, statsFormat: format, statsSubscriptionTtlS: 60 } };
+}
+
+/** Receives frames until `pred` matches one (bounded), decoding tnetstring payloads. */
+async function receiveUntil(sub: zmq.Subscriber, pred: (type: string, d: TnetDict) => boolean, poke: () => void): Promise<TnetDict> {
+  for (let i = 0; i < 200; i++) {
+    poke();
+    try {
+      const [frame] = await sub.receive();
+      const s = splitStatsMessage(frame!);
+      if (!s) continue;
+      const d = decodeTnetstring(s.payload) as TnetDict;
+      if (pred(s.type, d)) return d;
+    } catch {
+      // receive timeout: poke again
+    }
+  }
+  throw new Error('expected stats message not received');
+}
+
+test('startStats: binds stats_spec (creating the ipc directory), reports every interval and announces subscriptions', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'gripd-stats-'));
+  const spec = `ipc://${path.join(dir, 'run', 'nested', 'stats')}`;
+  const h = new FakeHandler();
+  h.subs.set('already', { response: 0, stream: 2 });
+  const logger = createLogger({ level: 0, json: true });
+  const reporter = await startStats({ config: await statsConfig(spec), handler: h, logger, instanceId: 'gripd-t', reportIntervalMs: 100, subscriptionRefreshMs: 200 });
+  const sub = new zmq.Subscriber({ linger: 0, receiveTimeout: 200 });
+  try {
+    await stat(path.join(dir, 'run', 'nested', 'stats'));
+    sub.connect(spec);
+    sub.subscribe('report ');
+    sub.subscribe('sub ');
+    h.counters.itemsPublished = 5;
+    h.counters.deliveries = 7;
+    h.counters.heldStream = 3;
+    const rep = await receiveUntil(sub, (t, d) => t === 'report' && d['received'] !== undefined && Number(d['received']) > 0, () => undefined);
+    assert.equal(rep['from']?.toString(), 'gripd-t');
+    assert.equal(rep['received'], 5);
+    assert.equal(rep['sent'], 7);
+    assert.ok(Number(rep['connections']) >= 3);
+    assert.equal(typeof rep['duration'], 'number');
+    assert.equal(typeof rep['minutes'], 'number');
+    // The refresh re-announces channels already subscribed at start.
+    const old = await receiveUntil(sub, (t, d) => t === 'sub' && d['channel']?.toString() === 'already', () => undefined);
+    assert.equal(old['mode']?.toString(), 'stream');
+    assert.equal(old['subscribers'], 2);
+    assert.equal(old['ttl'], 60);
+    // A new subscription is announced; its removal sends unavailable.
+    h.subs.set('fresh', { response: 1, stream: 0 });
+    h.emit('subscribe', 'fresh');
+    const fresh = await receiveUntil(sub, (t, d) => t === 'sub' && d['channel']?.toString() === 'fresh', () => undefined);
+    assert.equal(fresh['mode']?.toString(), 'response');
+    assert.equal(fresh['subscribers'], 1);
+    h.subs.delete('fresh');
+    h.emit('unsubscribe', 'fresh');
+    const goneMsg = await receiveUntil(sub, (t, d) => t === 'sub' && d['channel']?.toString() === 'fresh' && d['unavailable'] === true, () => undefined);
+    assert.equal(goneMsg['mode']?.toString(), 'response');
+  } finally {
+    sub.close();
+    await reporter.close();
+    await reporter.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('startStats: stats_format=json frames as `<type> J<json>`; an empty stats_spec is a no-op', async () => {
+  const spec = `tcp://127.0.0.1:${await freePort()}`;
+  const h = new FakeHandler();
+  const logger = createLogger({ level: 0, json: true });
+  const reporter = await startStats({ config: await statsConfig(spec, 'json'), handler: h, logger, reportIntervalMs: 100 });
+  const sub = new zmq.Subscriber({ linger: 0, receiveTimeout: 300 });
+  try {
+    sub.connect(spec);
+    sub.subscribe('report ');
+    let frame: Buffer | undefined;
+    for (let i = 0; i < 50 && !frame; i++) {
+      try {
+        [frame] = await sub.receive();
+      } catch {
+        // keep waiting
+      }
+    }
+    assert.ok(frame);
+    assert.match(frame.toString(), /^report J\{/);
+    const doc = JSON.parse(frame.toString().slice('report J'.length)) as Record<string, unknown>;
+    assert.equal(doc['from'], `gripd-handler_${process.pid}`);
+  } finally {
+    sub.close();
+    await reporter.close();
+  }
+  const off = await startStats({ config: await statsConfig(''), handler: h, logger });
+  await off.close();
+  assert.equal(h.listenerCount('subscribe'), 0);
+});
+
+// Compile-time check: the real Handler satisfies what startStats reads.
+import type { Handler } from '../../src/handler/index.js';
+export const handlerIsStatsSource = (h: Handler): StatsSource => h;
