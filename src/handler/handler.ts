@@ -27,6 +27,14 @@ import { encodeChunk } from './wire.js';
  */
 export const OUTBOUND_MAX_BYTES = 1_048_576;
 
+/** A publish this soon after the last corked flush means publishes are arriving back to back. */
+export const COALESCE_WINDOW_MS = 5;
+/**
+ * How long writes are held under load so back-to-back publishes reach each socket in one
+ * writev. Adds at most this much latency, only while publishes arrive faster than a flush.
+ */
+export const COALESCE_DELAY_MS = 2;
+
 /** Delay before update_on_first_subscription updates a new channel's sessions (Pushpin's SUBSCRIBED_DELAY). */
 export const FIRST_SUBSCRIPTION_UPDATE_DELAY_MS = 1000;
 
@@ -89,25 +97,41 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
   private subscriptions = 0;
   private stopping = false;
   /**
-   * Write coalescing. The kernel's per-write cost dominates fan-out, so when several items
-   * reach a socket within one event-loop turn they should leave in one writev. The first
-   * single-item publish of a turn writes straight through (corking would only add work);
-   * a multi-item publish, or any later publish in the same turn, corks the sockets it
-   * writes to, and the end of the turn (setImmediate) uncorks them.
+   * Write coalescing. The kernel's per-write cost dominates fan-out, so items bound for one
+   * socket should leave in as few writes as possible:
+   * - an idle server writes a single-item publish straight through (lowest latency);
+   * - a multi-item publish, or a second publish in the same event-loop turn, corks the
+   *   sockets it writes to until the turn ends;
+   * - under load (a publish arriving within COALESCE_WINDOW_MS of the last flush), writes
+   *   are corked for COALESCE_DELAY_MS so that back-to-back publishes share one writev
+   *   per socket.
    */
   private corked: Socket[] = [];
   /** True from the first publish of a turn until the turn ends. */
   private turnActive = false;
-  /** True while writes of this turn should be corked. */
+  /** True while writes should be corked (until the next flush). */
   private corking = false;
+  /** A delayed flush is pending (under load). */
+  private flushTimer: NodeJS.Timeout | undefined;
+  /** When the last corked flush finished (ms since epoch); 0 = never. */
+  private lastFlushMs = 0;
   private readonly endTurn = (): void => {
     this.turnActive = false;
+    if (this.flushTimer === undefined) this.flush();
+  };
+  private readonly flush = (): void => {
+    if (this.flushTimer !== undefined) {
+      clearTimeout(this.flushTimer);
+      this.flushTimer = undefined;
+    }
+    const hadWrites = this.corked.length > 0;
     this.corking = false;
     const list = this.corked;
     this.corked = [];
     for (const s of list) {
       if (!s.destroyed) s.uncork();
     }
+    if (hadWrites) this.lastFlushMs = Date.now();
   };
   private nowMs = Date.now();
 
@@ -199,16 +223,26 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
   publish(items: PublishItem[]): void {
     if (this.stopping) return;
     this.nowMs = Date.now();
-    if (this.turnActive || items.length > 1) this.corking = true;
+    if (!this.corking) {
+      if (this.lastFlushMs !== 0 && this.nowMs - this.lastFlushMs < COALESCE_WINDOW_MS) {
+        this.corking = true;
+        this.flushTimer = setTimeout(this.flush, COALESCE_DELAY_MS);
+      } else if (this.turnActive || items.length > 1) {
+        this.corking = true;
+      }
+    }
     if (!this.turnActive) {
       this.turnActive = true;
       setImmediate(this.endTurn);
     }
+    const before = this.counters.deliveries;
     for (const item of items) {
       this.counters.itemsPublished++;
       if (!this.refs.has(item.channel)) continue;
       this.sequencer.add(item, !item.noSeq);
     }
+    // Uncorked writes went to the kernel just now: that counts as a flush.
+    if (!this.corking && this.counters.deliveries !== before) this.lastFlushMs = Date.now();
   }
 
   /**
@@ -218,6 +252,7 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
   async stop(): Promise<void> {
     this.stopping = true;
     this.sequencer.stop();
+    this.flush();
     for (const h of [...this.holds]) {
       try {
         h.shutdown();
