@@ -28,6 +28,8 @@ const NEXT_LINK_MAX_BODY_BYTES = 100_000;
 /** While corked, queued bytes may reach this many times the outbound limit within one turn. */
 export const OUTBOUND_BURST_FACTOR = 16;
 
+const EMPTY = Buffer.alloc(0);
+
 type State = 'starting' | 'holding' | 'fetching' | 'closed';
 
 /** A small wheel entry that calls back into its owner. */
@@ -65,7 +67,11 @@ export class StreamHold implements Held {
   /** Bytes queued in the socket when the Handler corked it for the current turn. */
   backlogBytes = 0;
 
-  constructor(private readonly host: HoldHost, readonly h: GripHandoff) {
+  /** The handoff, trimmed once the first response is out (see start()). */
+  h: GripHandoff;
+
+  constructor(private readonly host: HoldHost, h: GripHandoff) {
+    this.h = h;
     this.instruct = h.instruct;
     this.currentPath = h.backendRequest.path;
     this.chunked = h.req.httpVersionMajor > 1 || (h.req.httpVersionMajor === 1 && h.req.httpVersionMinor >= 1);
@@ -145,8 +151,19 @@ export class StreamHold implements Held {
       else this.h.res.flushHeaders();
     }
     this.lastWriteMs = Date.now();
-    if (this.h.bodyRest !== undefined) {
-      void this.pumpBodyRest(this.h.bodyRest);
+    const rest = this.h.bodyRest;
+    // A stream hold lives long: keep only what later steps read (idle memory per
+    // connection adds up at 10k+ holds).
+    const emptyResponse = { code: resp.code, reason: resp.reason, headers: [], body: EMPTY };
+    this.instruct = { ...this.instruct, response: emptyResponse };
+    this.h = {
+      ...this.h,
+      instruct: this.instruct,
+      backendRequest: { method: this.h.backendRequest.method, path: this.h.backendRequest.path, headers: [], body: EMPTY },
+      bodyRest: undefined,
+    };
+    if (rest !== undefined) {
+      void this.pumpBodyRest(rest);
     } else {
       this.afterFirstResponse();
     }
@@ -249,7 +266,9 @@ export class StreamHold implements Held {
     }
     for (const [name, c] of wanted) {
       const had = this.channels.has(name);
-      this.channels.set(name, { ...c });
+      // The instruct is ours after the handoff, so its subscription objects are used (and
+      // their prev-ids advanced) in place rather than copied.
+      this.channels.set(name, c);
       if (!had) this.host.subscribe(this, name);
     }
   }
