@@ -13,9 +13,12 @@ import { Handler } from './handler/index.js';
 import { testHandler } from './handler/test-handler.js';
 import { startProxy } from './proxy/index.js';
 import type { BackendRequester } from './proxy/types.js';
+import type { PublishItem } from './grip/types.js';
 import { startPublishApi } from './publish/http-api.js';
 import { startPublishInputs } from './zmq/publish-input.js';
 import { startCommandSocket } from './zmq/command.js';
+import { startStats } from './zmq/stats-reporter.js';
+import { NO_METRICS, PrometheusMetrics, startMetricsServer, type Metrics } from './metrics/index.js';
 
 export interface StartOptions {
   config: Config;
@@ -54,10 +57,16 @@ export async function startGripd(opts: StartOptions): Promise<GripdApp> {
 
   // The handler needs the proxy's requester (for hints and next links) and the proxy
   // needs the handler as its acceptor; the late-bound requester breaks the cycle.
+  // Prometheus counting only when an exporter is configured; otherwise metrics cost nothing.
+  const hc = config.handler;
+  const prometheus = hc.prometheusPort !== undefined ? new PrometheusMetrics(hc.prometheusPrefix) : undefined;
+  const metrics: Metrics = prometheus ?? NO_METRICS;
+
   let requester: BackendRequester | undefined;
   const handler = new Handler({
     config,
     logger,
+    metrics,
     requester: {
       request(route, req, o) {
         if (requester === undefined) return Promise.reject(new Error('proxy not started'));
@@ -65,11 +74,30 @@ export async function startGripd(opts: StartOptions): Promise<GripdApp> {
       },
     },
   });
-  const proxy = await startProxy({ config, logger, routes: () => table, acceptor: handler, testHandler });
+  const proxy = await startProxy({ config, logger, routes: () => table, acceptor: handler, testHandler, metrics });
   requester = proxy.requester;
-  const publishApi = await startPublishApi({ config, handler, logger });
-  const zmqInputs = await startPublishInputs({ config, sink: handler, subscriptions: handler, logger });
-  const command = await startCommandSocket({ config, target: handler, logger });
+  const publishApi = await startPublishApi({ config, handler, logger, metrics });
+  const zmqSink = {
+    publish(items: PublishItem[]): void {
+      metrics.itemsReceived('zmq', items.length);
+      handler.publish(items);
+    },
+  };
+  const commandTarget = {
+    conncheck: (ids: string[]) => handler.conncheck(ids),
+    recover: () => handler.recover(),
+    refresh: (o: { cid?: string; channel?: string }) => handler.refresh(o),
+    publish(items: PublishItem[]): void {
+      metrics.itemsReceived('command', items.length);
+      handler.publish(items);
+    },
+  };
+  const zmqInputs = await startPublishInputs({ config, sink: zmqSink, subscriptions: handler, logger });
+  const command = await startCommandSocket({ config, target: commandTarget, logger });
+  const stats = await startStats({ config, handler, logger });
+  const metricsServer = prometheus !== undefined && hc.prometheusPort !== undefined
+    ? await startMetricsServer({ metrics: prometheus, host: hc.prometheusAddr, port: hc.prometheusPort })
+    : undefined;
 
   const ports = config.runner.httpPorts.map((p) => `${p.host ?? '*'}:${p.port}`).join(',');
   logger.info(`gripd ready: clients on ${ports}, publish on ${config.handler.pushInHttpAddr}:${config.handler.pushInHttpPort}`);
@@ -79,7 +107,7 @@ export async function startGripd(opts: StartOptions): Promise<GripdApp> {
     stop() {
       stopping ??= (async () => {
         closeWatcher?.();
-        await Promise.allSettled([publishApi.close(), zmqInputs.close(), command.close()]);
+        await Promise.allSettled([publishApi.close(), zmqInputs.close(), command.close(), stats.close(), metricsServer?.close()]);
         await handler.stop();
         await proxy.close(SHUTDOWN_GRACE_MS);
         logger.info('gripd stopped');

@@ -4,7 +4,8 @@
  * Prometheus exporter counts them. Every method must be cheap: some run per delivery.
  */
 export type HoldKind = 'response' | 'stream' | 'ws';
-export type PublishSource = 'http' | 'zmq-pull' | 'zmq-sub' | 'command';
+/** Where publish items came from: the HTTP API, the ZeroMQ PULL/SUB inputs, or the command socket. */
+export type PublishSource = 'http' | 'zmq' | 'command';
 
 export interface Metrics {
   /** A client request arrived at a client listener. */

@@ -9,6 +9,7 @@ import { PassThrough } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Config } from '../config/types.js';
 import { logAccess, type Logger } from '../log/index.js';
+import type { Metrics } from '../metrics/metrics.js';
 import type { Route, Target } from '../routes/types.js';
 import { rewritePath } from '../routes/index.js';
 import { isGripResponse, parseGripHeaders, GRIP_FEATURE } from '../grip/index.js';
@@ -40,6 +41,7 @@ export interface ForwardContext {
   signers: SignerCache;
   /** config.proxy.origHeadersNeedMark, lowercased. */
   origHeadersNeedMark: ReadonlySet<string>;
+  metrics: Metrics;
 }
 
 /** Host header value without port, lowercased; 'localhost' when absent (as Pushpin). */
@@ -481,6 +483,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (statusCode < 200) return true;
     const info = this.info;
+    this.fwd.ctx.metrics.backendResponse(performance.now() - info.startMs, statusCode);
     this.resumeFn = resume;
     this.status = statusCode;
     this.reason = statusText;

@@ -8,6 +8,7 @@ import type { RouteTable } from '../routes/table.js';
 import { BackendPools, DEFAULT_POOL_TIMEOUTS, type PoolTimeouts } from './backend-pool.js';
 import { Forwarder } from './forward.js';
 import { startListeners } from './listeners.js';
+import { NO_METRICS, type Metrics } from '../metrics/metrics.js';
 import { createRequester } from './requester.js';
 import { SignerCache } from './signing.js';
 import type { BackendRequester, GripAcceptor, RouteLookup, TestHandler } from './types.js';
@@ -31,6 +32,8 @@ export interface ProxyOptions {
   testHandler: TestHandler;
   /** Backend timeouts (tests shorten them); defaults from limits.ts. */
   backendTimeouts?: Partial<PoolTimeouts>;
+  /** Where requests, connections and backend latencies are reported (default: nowhere). */
+  metrics?: Metrics;
 }
 
 export interface ProxyHandle {
@@ -56,6 +59,7 @@ export interface ProxyHandle {
  */
 export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   const { config, logger } = opts;
+  const metrics = opts.metrics ?? NO_METRICS;
   const pools = new BackendPools({ ...DEFAULT_POOL_TIMEOUTS, ...opts.backendTimeouts });
   const signers = new SignerCache(config, logger);
   const forwarder = new Forwarder({
@@ -67,8 +71,9 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     pools,
     signers,
     origHeadersNeedMark: new Set(config.proxy.origHeadersNeedMark.map((h) => h.toLowerCase())),
+    metrics,
   });
-  const listeners = await startListeners(config, logger, (req, res, ssl) => forwarder.handle(req, res, ssl));
+  const listeners = await startListeners(config, logger, (req, res, ssl) => forwarder.handle(req, res, ssl), metrics);
   const requester = createRequester({ pools, signers, testHandler: opts.testHandler, logger });
   return {
     requester,

@@ -9,6 +9,7 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Config, ListenAddress } from '../config/types.js';
 import type { Logger } from '../log/index.js';
+import { NO_METRICS, type Metrics } from '../metrics/metrics.js';
 import { CertStore } from './tls-certs.js';
 import {
   CERT_RELOAD_DEBOUNCE_MS, CLIENT_HEADERS_TIMEOUT_MS, CLIENT_KEEP_ALIVE_TIMEOUT_MS, CLIENT_TIMEOUT_CHECK_INTERVAL_MS,
@@ -52,7 +53,12 @@ function onClientError(logger: Logger) {
 }
 
 /** Starts every configured listener; rejects naming the address that failed. */
-export async function startListeners(config: Config, logger: Logger, onRequest: RequestCallback): Promise<Listeners> {
+export async function startListeners(
+  config: Config,
+  logger: Logger,
+  onRequest: RequestCallback,
+  metrics: Metrics = NO_METRICS,
+): Promise<Listeners> {
   const runner = config.runner;
   const servers: http.Server[] = [];
   const certs = new CertStore(runner.certsDir, logger);
@@ -87,11 +93,18 @@ export async function startListeners(config: Config, logger: Logger, onRequest: 
       return;
     }
     open++;
-    socket.once('close', () => { open--; });
+    metrics.connectionChange(1);
+    socket.once('close', () => {
+      open--;
+      metrics.connectionChange(-1);
+    });
   };
 
   const setup = (server: http.Server, ssl: boolean): void => {
-    server.on('request', (req: IncomingMessage, res: ServerResponse) => onRequest(req, res, ssl));
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      metrics.requestReceived();
+      onRequest(req, res, ssl);
+    });
     server.on('clientError', onClientError(logger));
     server.on('connection', track);
     if (ssl) {
