@@ -317,6 +317,15 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<LoadConf
     }
   }
   const blockSizeText = get('handler', 'message_block_size').value.trim();
+  // Pushpin's shipped file sets message_rate/message_hwm; gripd's own default is no cap,
+  // so they count only when a config file carries them (<= 0 also means no cap).
+  const fileLimit = (key: string): number | undefined => {
+    if (inFiles(`handler/${key}`) === undefined) return undefined;
+    const n = intOf(get('handler', key), 'handler', key, -1, undefined, err);
+    return n !== undefined && n > 0 ? n : undefined;
+  };
+  const publishKeyValue = get('handler', 'push_in_http_key');
+  const publishKey = publishKeyValue.value === '' ? undefined : await keyOf(publishKeyValue, 'push_in_http_key', dir, vars, err, 'handler');
 
   const config: Config = {
     ...(file !== undefined ? { file } : {}),
@@ -370,8 +379,8 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<LoadConf
       pushInHttpMaxBodySize: int('handler', 'push_in_http_max_body_size', 1, undefined, 1000000),
       statsSpec: spec('handler', 'stats_spec', str('handler', 'stats_spec')),
       commandSpec: spec('handler', 'command_spec', str('handler', 'command_spec')),
-      messageRate: int('handler', 'message_rate', -1, undefined, 2500),
-      messageHwm: int('handler', 'message_hwm', -1, undefined, 25000),
+      messageRate: fileLimit('message_rate'),
+      messageHwm: fileLimit('message_hwm'),
       messageBlockSize: blockSizeText === '' ? -1 : int('handler', 'message_block_size', -1, undefined, -1),
       messageWaitMs: int('handler', 'message_wait', 0, undefined, 5000),
       idCacheTtlS: int('handler', 'id_cache_ttl', 0, undefined, 60),
@@ -384,6 +393,7 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<LoadConf
       prometheusPort,
       ...(prometheusAddr !== undefined ? { prometheusAddr } : {}),
       prometheusPrefix: str('handler', 'prometheus_prefix'),
+      ...(publishKey !== undefined && publishKey.length > 0 ? { publishKey } : {}),
     },
   };
   return { config: deepFreeze(config), diagnostics };
@@ -445,13 +455,15 @@ function reportKeys(docs: IniDocument[], warn: Report): void {
 }
 
 /**
- * Resolves a key spec (sig_key, upstream_key) into bytes: `file:PATH` (relative to the
+ * Resolves a key spec (sig_key, upstream_key, push_in_http_key) into bytes: `file:PATH` (relative to the
  * config dir; PEM text kept as is, anything else read as hex, as Pushpin), `base64:DATA`,
  * inline PEM text, or a plain secret (its UTF-8 bytes). Empty = no key.
  */
-async function keyOf(v: Value, key: string, dir: string, vars: Parameters<typeof applyTemplate>[1], err: Report): Promise<Uint8Array> {
+async function keyOf(
+  v: Value, key: string, dir: string, vars: Parameters<typeof applyTemplate>[1], err: Report, section: Section = 'proxy',
+): Promise<Uint8Array> {
   const s = applyTemplate(v.value, vars);
-  const fail = (msg: string): Uint8Array => { err(v.file, v.line, `[proxy] ${key}: ${msg}`); return new Uint8Array(0); };
+  const fail = (msg: string): Uint8Array => { err(v.file, v.line, `[${section}] ${key}: ${msg}`); return new Uint8Array(0); };
   if (s.startsWith('file:')) {
     const p = path.resolve(dir, s.slice(5));
     let data: Buffer;

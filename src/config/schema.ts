@@ -77,11 +77,15 @@ export const DEFAULTS: Readonly<Record<Section, Readonly<Record<string, string>>
     // gripd: '' means no Prometheus exporter (as Pushpin when the key is absent).
     prometheus_port: '',
     prometheus_prefix: '',
+    // gripd: publisher key for the HTTP publish API; '' = open API (as Pushpin).
+    push_in_http_key: '',
   }),
 });
 
 /** Keys in DEFAULTS that Pushpin's shipped pushpin.conf does not carry. */
-export const GRIPD_ONLY_DEFAULTS: readonly string[] = ['proxy/workers', 'handler/prometheus_port', 'handler/prometheus_prefix'];
+export const GRIPD_ONLY_DEFAULTS: readonly string[] = [
+  'proxy/workers', 'handler/prometheus_port', 'handler/prometheus_prefix', 'handler/push_in_http_key',
+];
 
 /**
  * What gripd does with a key:
@@ -108,7 +112,7 @@ const HONOURED: Record<Section, string[]> = {
     'push_in_http_max_headers_size', 'push_in_http_max_body_size', 'stats_spec', 'command_spec', 'message_rate',
     'message_hwm', 'message_block_size', 'message_wait', 'id_cache_ttl', 'update_on_first_subscription',
     'connection_subscription_max', 'subscription_linger', 'stats_subscription_ttl', 'stats_report_interval',
-    'stats_format', 'prometheus_port', 'prometheus_prefix',
+    'stats_format', 'prometheus_port', 'prometheus_prefix', 'push_in_http_key',
   ],
 };
 

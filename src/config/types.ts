@@ -86,8 +86,19 @@ export interface Config {
     pushInHttpMaxBodySize: number;
     statsSpec: string;
     commandSpec: string;
-    messageRate: number;
-    messageHwm: number;
+    /**
+     * `message_rate`: most deliveries (one item to one connection, weighted by
+     * message_block_size when set) per second. Undefined = no cap: the key is absent from
+     * the config files or set to a value <= 0 (gripd's default; Pushpin's shipped
+     * pushpin.conf sets 2500, which gripd honours when the file carries it).
+     */
+    messageRate: number | undefined;
+    /**
+     * `message_hwm`: most deliveries queued by the rate limiter per route (routes without
+     * an explicit id share one queue); beyond it deliveries are dropped and counted.
+     * Undefined = unbounded queue (key absent or <= 0). Only applies with messageRate.
+     */
+    messageHwm: number | undefined;
     messageBlockSize: number;
     messageWaitMs: number;
     idCacheTtlS: number;
@@ -105,7 +116,9 @@ export interface Config {
     /**
      * Optional publisher key (gripd extension, not in Pushpin). When set and non-empty, the
      * HTTP publish API requires `Authorization: Bearer <JWT signed HS256 with this key>` or
-     * Basic credentials whose password is this key; otherwise it answers 401.
+     * Basic credentials whose password is this key; otherwise it answers 401. Filled from
+     * `[handler] push_in_http_key` (same forms as sig_key: text, `base64:`, `file:`);
+     * undefined when the key is absent or empty.
      */
     publishKey?: Uint8Array;
   };

@@ -42,7 +42,7 @@ export function testConfig(o: ConfigOverrides = {}): Config {
     handler: {
       pushInSpec: '', pushInSubSpecs: [], pushInSubConnect: false,
       pushInHttpAddr: '127.0.0.1', pushInHttpPort: 0, pushInHttpMaxHeadersSize: 10000, pushInHttpMaxBodySize: 1000000,
-      statsSpec: '', commandSpec: '', messageRate: 2500, messageHwm: 25000, messageBlockSize: 0, messageWaitMs: 5000,
+      statsSpec: '', commandSpec: '', messageRate: undefined, messageHwm: undefined, messageBlockSize: 0, messageWaitMs: 5000,
       idCacheTtlS: 60, updateOnFirstSubscription: false, connectionSubscriptionMax: 20,
       subscriptionLingerS: 60, statsSubscriptionTtlS: 60, statsReportIntervalS: 10, statsFormat: 'tnetstring',
       prometheusPort: undefined, prometheusPrefix: '',

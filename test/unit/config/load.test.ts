@@ -58,7 +58,13 @@ describe('config: defaults', () => {
     assert.equal(builtIn.config.file, undefined);
     assert.equal(withFile.config.file, path.join(dir, 'pushpin.conf'));
     const { file: _f, ...rest } = withFile.config;
-    assert.deepEqual(rest, builtIn.config);
+    // The one intended difference: the stock file sets message_rate/message_hwm, which gripd
+    // honours when a file carries them; its own default is no cap.
+    assert.equal(withFile.config.handler.messageRate, 2500);
+    assert.equal(withFile.config.handler.messageHwm, 25000);
+    assert.equal(builtIn.config.handler.messageRate, undefined);
+    assert.equal(builtIn.config.handler.messageHwm, undefined);
+    assert.deepEqual({ ...rest, handler: { ...rest.handler, messageRate: undefined, messageHwm: undefined } }, builtIn.config);
   });
 
   test('config: default values as Pushpin ships them', async () => {
@@ -84,7 +90,7 @@ describe('config: defaults', () => {
     assert.deepEqual(config.handler, {
       pushInSpec: 'tcp://127.0.0.1:5560', pushInSubSpecs: ['tcp://127.0.0.1:5562'], pushInSubConnect: false,
       pushInHttpAddr: '127.0.0.1', pushInHttpPort: 5561, pushInHttpMaxHeadersSize: 10000, pushInHttpMaxBodySize: 1000000,
-      statsSpec: `ipc://${dir}/run/pushpin-stats`, commandSpec: 'tcp://127.0.0.1:5563', messageRate: 2500, messageHwm: 25000,
+      statsSpec: `ipc://${dir}/run/pushpin-stats`, commandSpec: 'tcp://127.0.0.1:5563', messageRate: undefined, messageHwm: undefined,
       messageBlockSize: -1, messageWaitMs: 5000, idCacheTtlS: 60, updateOnFirstSubscription: true,
       connectionSubscriptionMax: 20, subscriptionLingerS: 60, statsSubscriptionTtlS: 60, statsReportIntervalS: 10,
       statsFormat: 'tnetstring', prometheusPort: undefined, prometheusPrefix: '',
