@@ -13,12 +13,14 @@ import type { Logger } from '../log/index.js';
 import { NO_METRICS, type Metrics } from '../metrics/metrics.js';
 import type { BackendRequest, BackendRequester, BackendResponse, GripAcceptor, GripHandoff } from '../proxy/types.js';
 import type { Route } from '../routes/types.js';
-import type { Held, HoldHost, InstructDecoder } from './host.js';
+import type { Held, HoldHost, InstructDecoder, WsHeld } from './host.js';
 import { ResponseHold, writeBadGateway, writeWholeResponse } from './response-hold.js';
 import { Sequencer } from './sequencer.js';
 import { StreamHold } from './stream-hold.js';
 import { TimerWheel } from './timer-wheel.js';
 import { encodeChunk } from './wire.js';
+import { encodeFrame } from '../websocket/frame.js';
+import type { WsMessageFormat } from '../grip/types.js';
 
 /**
  * Default cap on bytes queued in one client socket before the subscriber is dropped as
@@ -44,6 +46,8 @@ export interface HandlerCounters {
   heldResponse: number;
   /** Requests currently held as streams. */
   heldStream: number;
+  /** Client WebSocket connections registered (over_http, pass-through with grip, test). */
+  heldWs: number;
   /** Channels with at least one subscriber. */
   channels: number;
   /** Items written to subscribers (one per subscriber per item). */
@@ -81,9 +85,12 @@ export interface HandlerEvents {
  * follows these); `channels()` lists the current ones.
  */
 export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor {
-  readonly counters: HandlerCounters = { heldResponse: 0, heldStream: 0, channels: 0, deliveries: 0, drops: 0, itemsPublished: 0 };
+  readonly counters: HandlerCounters = { heldResponse: 0, heldStream: 0, heldWs: 0, channels: 0, deliveries: 0, drops: 0, itemsPublished: 0 };
   private readonly responseByChannel = new Map<string, Set<ResponseHold>>();
   private readonly streamByChannel = new Map<string, Set<StreamHold>>();
+  private readonly wsByChannel = new Map<string, Set<WsHeld>>();
+  /** Live WebSocket connections by Connection-Id (refresh, conncheck, per-connection sends). */
+  private readonly wsById = new Map<string, WsHeld>();
   /** Subscriber count per channel across modes. */
   private readonly refs = new Map<string, number>();
   private readonly holds = new Set<Held>();
@@ -176,8 +183,46 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
   }
 
   /** Subscribers of `channel` by mode. */
-  subscriberCount(channel: string): { response: number; stream: number } {
-    return { response: this.responseByChannel.get(channel)?.size ?? 0, stream: this.streamByChannel.get(channel)?.size ?? 0 };
+  subscriberCount(channel: string): { response: number; stream: number; ws: number } {
+    return {
+      response: this.responseByChannel.get(channel)?.size ?? 0,
+      stream: this.streamByChannel.get(channel)?.size ?? 0,
+      ws: this.wsByChannel.get(channel)?.size ?? 0,
+    };
+  }
+
+  /**
+   * Registers a client WebSocket connection (called by src/websocket once the handshake
+   * is done). Returns the host it subscribes through, or undefined when the handler is
+   * stopping (the caller then closes the connection). The connection calls
+   * host.finished(itself) when it ends.
+   */
+  registerWs(conn: WsHeld): HoldHost | undefined {
+    if (this.stopping) return undefined;
+    if (this.wsById.has(conn.cid)) throw new Error(`duplicate connection id ${conn.cid}`);
+    this.wsById.set(conn.cid, conn);
+    this.holds.add(conn);
+    this.counters.heldWs++;
+    this.metrics.holdChange('ws', 1);
+    return this.host;
+  }
+
+  /**
+   * gripd extension: sends a ws-message to the one connection with this Connection-Id
+   * (action send, close or refresh), bypassing channels. Returns false when no such
+   * connection is live.
+   */
+  sendToConnection(cid: string, f: WsMessageFormat): boolean {
+    const conn = this.wsById.get(cid);
+    if (conn === undefined) return false;
+    conn.deliver({ channel: '', noSeq: true, meta: {}, formats: { wsMessage: f } }, '', f);
+    this.countDelivered(1);
+    return true;
+  }
+
+  /** gripd extension: closes the connection with this id (code 1000 unless given). */
+  closeConnection(cid: string, code = 1000, reason = ''): boolean {
+    return this.sendToConnection(cid, { action: 'close', type: 'text', code, reason });
   }
 
   /** Takes over a request the backend answered with GRIP. Never throws. */
@@ -271,14 +316,20 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
 
   /** Updates the HTTP sessions held on `channel` (all of them when absent). */
   refresh(opts: { cid?: string; channel?: string }): void {
+    if (opts.cid !== undefined) {
+      // A WebSocket-over-HTTP connection sends an (empty) request to its backend now.
+      this.wsById.get(opts.cid)?.update();
+      return;
+    }
     if (opts.channel === undefined) return;
     this.updateChannel(opts.channel);
+    const ws = this.wsByChannel.get(opts.channel);
+    if (ws !== undefined) for (const c of [...ws]) c.update();
   }
 
-  /** Of the given connection ids, the live ones. HTTP holds have no ids, so none here. */
+  /** Of the given connection ids, the live ones (WebSocket connections; HTTP holds have no ids). */
   conncheck(ids: string[]): string[] {
-    void ids;
-    return [];
+    return ids.filter((id) => this.wsById.has(id));
   }
 
   private updateChannel(channel: string): void {
@@ -302,6 +353,43 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
       const set = this.streamByChannel.get(item.channel);
       if (set !== undefined && set.size > 0) this.deliverStream(item, sf, set);
     }
+    const wf = item.formats.wsMessage;
+    if (wf !== undefined) {
+      const set = this.wsByChannel.get(item.channel);
+      if (set !== undefined && set.size > 0) this.deliverWs(item, wf, set);
+    }
+  }
+
+  private deliverWs(item: PublishItem, wf: WsMessageFormat, set: Set<WsHeld>): void {
+    const action = wf.action ?? 'send';
+    if (action !== 'send' || (wf.contentFilters !== undefined && wf.contentFilters.length > 0)) {
+      for (const c of [...set]) c.deliver(item, item.channel, wf);
+      this.countDelivered(set.size);
+      return;
+    }
+    // Build the frame once; every subscriber writes the same Buffer.
+    const frame = encodeFrame(wf.type, wf.content ?? Buffer.alloc(0));
+    let slow: WsHeld[] | undefined;
+    let n = 0;
+    for (const c of set) {
+      if (c.needsSlowPath(item.channel)) {
+        (slow ??= []).push(c);
+        continue;
+      }
+      if (this.corking) this.corkSocket(c.socket);
+      if (c.writeShared(frame)) n++;
+    }
+    if (slow !== undefined) {
+      for (const c of slow) c.deliver(item, item.channel, wf);
+      n += slow.length;
+    }
+    this.countDelivered(n);
+  }
+
+  private corkSocket(s: Socket | null): void {
+    if (s === null || s.destroyed || s.writableCorked > 0) return;
+    s.cork();
+    this.corked.push(s);
   }
 
   private deliverStream(item: PublishItem, sf: NonNullable<PublishItem['formats']['httpStream']>, set: Set<StreamHold>): void {
@@ -357,8 +445,13 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
     this.corked.push(s);
   }
 
+  private indexFor(mode: Held['mode']): Map<string, Set<Held>> {
+    const index = mode === 'response' ? this.responseByChannel : mode === 'stream' ? this.streamByChannel : this.wsByChannel;
+    return index as Map<string, Set<Held>>;
+  }
+
   private subscribe(hold: Held, channel: string): void {
-    const index = hold.mode === 'response' ? this.responseByChannel : this.streamByChannel;
+    const index = this.indexFor(hold.mode);
     let set = index.get(channel) as Set<Held> | undefined;
     if (set === undefined) {
       set = new Set();
@@ -386,7 +479,7 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
   }
 
   private unsubscribe(hold: Held, channel: string): void {
-    const index = hold.mode === 'response' ? this.responseByChannel : this.streamByChannel;
+    const index = this.indexFor(hold.mode);
     const set = index.get(channel) as Set<Held> | undefined;
     if (set === undefined || !set.delete(hold)) return;
     this.subscriptions--;
@@ -406,7 +499,11 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
   private finished(hold: Held): void {
     if (!this.holds.delete(hold)) return;
     if (hold.mode === 'response') this.counters.heldResponse--;
-    else this.counters.heldStream--;
+    else if (hold.mode === 'stream') this.counters.heldStream--;
+    else {
+      this.counters.heldWs--;
+      this.wsById.delete((hold as WsHeld).cid);
+    }
     this.metrics.holdChange(hold.mode, -1);
   }
 }

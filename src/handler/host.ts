@@ -43,9 +43,30 @@ export interface HoldHost {
 
 /** Common surface of response and stream holds, as the Handler sees them. */
 export interface Held {
-  readonly mode: 'response' | 'stream';
+  readonly mode: 'response' | 'stream' | 'ws';
   /** Ends the hold as on shutdown: timeout response for long-polls, last chunk for streams. */
   shutdown(): void;
   /** Pushpin's session update: long-polls retry the original request, streams fetch their next link. */
   update(): void;
+}
+
+/**
+ * A client WebSocket connection as the Handler sees it (implemented in src/websocket).
+ * Registered with Handler.registerWs; subscribes through HoldHost like any hold.
+ */
+export interface WsHeld extends Held {
+  readonly mode: 'ws';
+  /** The connection's id (Connection-Id), unique among live connections. */
+  readonly cid: string;
+  /** True when `channel`'s delivery to this connection needs the per-subscriber path (filters). */
+  needsSlowPath(channel: string): boolean;
+  /**
+   * Writes a ready-made frame (shared by every subscriber of the publish). Returns false
+   * when the connection is not open. Drops the connection when its buffer is over the limit.
+   */
+  writeShared(frame: Buffer): boolean;
+  /** The client socket (for write corking during fan-out); null once gone. */
+  readonly socket: import('node:net').Socket | null;
+  /** Per-subscriber delivery of a ws-message item (filters, close, refresh). */
+  deliver(item: import('../grip/types.js').PublishItem, channel: string, f: import('../grip/types.js').WsMessageFormat): void;
 }
