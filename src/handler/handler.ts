@@ -19,6 +19,7 @@ import { Sequencer } from './sequencer.js';
 import { StreamHold } from './stream-hold.js';
 import { TimerWheel } from './timer-wheel.js';
 import { encodeChunk } from './wire.js';
+import { createDeliveryLimiter, deliveryWeight, type DeliveryLimiter } from './rate-limit.js';
 import { encodeFrame } from '../websocket/frame.js';
 import type { WsMessageFormat } from '../grip/types.js';
 
@@ -52,7 +53,7 @@ export interface HandlerCounters {
   channels: number;
   /** Items written to subscribers (one per subscriber per item). */
   deliveries: number;
-  /** Subscribers dropped for a full outbound buffer. */
+  /** Subscribers dropped for a full outbound buffer, plus deliveries dropped past message_hwm. */
   drops: number;
   /** Items received through publish(). */
   itemsPublished: number;
@@ -103,6 +104,8 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
   /** Subscriptions (hold x channel pairs) across all channels. */
   private subscriptions = 0;
   private stopping = false;
+  /** message_rate / message_hwm; undefined = no cap (deliveries go straight out). */
+  private readonly limiter: DeliveryLimiter | undefined;
   /**
    * Write coalescing. The kernel's per-write cost dominates fan-out, so items bound for one
    * socket should leave in as few writes as possible:
@@ -147,6 +150,7 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
     const hc = opts.config.handler;
     this.metrics = opts.metrics ?? NO_METRICS;
     this.sequencer = new Sequencer(hc.messageWaitMs, hc.idCacheTtlS, (item) => this.deliver(item));
+    this.limiter = createDeliveryLimiter(hc.messageRate, hc.messageHwm);
     const self = this;
     const subscriptionMax = hc.connectionSubscriptionMax > 0 ? hc.connectionSubscriptionMax : Number.MAX_SAFE_INTEGER;
     const decode: InstructDecoder = opts.decodeInstruct ?? ((resp) => {
@@ -297,6 +301,7 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
   async stop(): Promise<void> {
     this.stopping = true;
     this.sequencer.stop();
+    this.limiter?.stop();
     this.flush();
     for (const h of [...this.holds]) {
       try {
@@ -338,6 +343,10 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
   }
 
   private deliver(item: PublishItem): void {
+    if (this.limiter !== undefined) {
+      this.deliverLimited(item, this.limiter);
+      return;
+    }
     const rf = item.formats.httpResponse;
     if (rf !== undefined) {
       const set = this.responseByChannel.get(item.channel);
@@ -357,6 +366,45 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
     if (wf !== undefined) {
       const set = this.wsByChannel.get(item.channel);
       if (set !== undefined && set.size > 0) this.deliverWs(item, wf, set);
+    }
+  }
+
+  /**
+   * message_rate is set: each (item, subscriber) delivery is queued on the limiter under
+   * the subscriber's route id ('' for routes without an explicit id, and for WebSocket
+   * connections) and runs later through the per-subscriber path, if the subscriber is
+   * still on the channel then. Deliveries past message_hwm are dropped and counted.
+   */
+  private deliverLimited(item: PublishItem, limiter: DeliveryLimiter): void {
+    const channel = item.channel;
+    const blockSize = this.opts.config.handler.messageBlockSize;
+    let dropped = 0;
+    const queue = <H extends Held>(index: Map<string, Set<H>>, bytes: number, run: (h: H) => void): void => {
+      const set = index.get(channel);
+      if (set === undefined) return;
+      const weight = deliveryWeight(bytes, blockSize);
+      for (const h of [...set]) {
+        const route = (h as { h?: GripHandoff }).h?.route;
+        const key = route !== undefined && route.idExplicit ? route.id : '';
+        const ok = limiter.add(key, () => {
+          if (index.get(channel)?.has(h) !== true) return false;
+          run(h);
+          this.countDelivered(1);
+          return true;
+        }, weight);
+        if (!ok) dropped++;
+      }
+    };
+    const rf = item.formats.httpResponse;
+    if (rf !== undefined) queue(this.responseByChannel, rf.body?.length ?? 0, (h) => h.deliver(item, channel, rf));
+    const sf = item.formats.httpStream;
+    if (sf !== undefined) queue(this.streamByChannel, sf.content?.length ?? 0, (h) => h.deliver(item, channel, sf));
+    const wf = item.formats.wsMessage;
+    if (wf !== undefined) queue(this.wsByChannel, wf.content?.length ?? 0, (c) => c.deliver(item, channel, wf));
+    if (dropped > 0) {
+      this.counters.drops += dropped;
+      this.metrics.dropped('rate-limit', dropped);
+      this.opts.logger.warn({ channel, dropped, hwm: limiter.hwm }, 'handler: exceeded message_hwm, dropping deliveries');
     }
   }
 
