@@ -306,7 +306,11 @@ async function run(args: CliArgs): Promise<void> {
   try {
     const { startGripd } = await import('../main.js');
     const routeLines = routeLinesFor(args, config);
-    app = await startGripd({ config, ...(routeLines ? { routeLines } : {}), logger });
+    app = await startGripd({
+      config, ...(routeLines ? { routeLines } : {}), logger,
+      // Worker processes (workers > 1) build their own logger the same way.
+      log: { level: logLevel, json: args.logJson, ...(args.logFile !== undefined ? { file: path.resolve(args.logFile) } : {}) },
+    });
   } catch (e) {
     logger.error({ err: (e as Error).stack ?? String(e) }, `gripd failed to start: ${(e as Error).message}`);
     shutdown(1);

@@ -1,0 +1,186 @@
+/**
+ * Entry point of a gripd worker process (forked by src/cluster/primary.ts; never run by
+ * hand). Waits for the primary's `start` message, runs the client side (listeners on the
+ * shared ports, handler, proxy), and then:
+ * - delivers the publishes the primary sends;
+ * - reports channel subscribe/unsubscribe at once, counters every COUNTER_SYNC_MS and,
+ *   when stats are on, subscriber counts;
+ * - answers conncheck/refresh/recover/metrics requests;
+ * - stops gracefully on `stop`, SIGTERM or SIGINT (exit 0). SIGHUP is ignored: the primary
+ *   reloads and passes the config on. If the primary goes away, node:cluster exits the worker.
+ */
+import cluster from 'node:cluster';
+import { createWriteStream } from 'node:fs';
+import path from 'node:path';
+import v8 from 'node:v8';
+import type { Config } from '../config/types.js';
+import type { PublishItem } from '../grip/types.js';
+import { createLogger, type Logger } from '../log/index.js';
+import { NO_METRICS, PrometheusMetrics, type Metrics } from '../metrics/index.js';
+import { CommandError } from '../zmq/command.js';
+import { MAX_SUBS_PER_REFRESH } from '../zmq/stats-reporter.js';
+import { startClientSide, type ClientSide } from './client-side.js';
+import { isToWorker, type ToPrimary, type ToWorker, type WorkerCounters, type WorkerRequest } from './protocol.js';
+
+/** How often counters go to the primary (stats reports and Prometheus read them). */
+export const COUNTER_SYNC_MS = 1000;
+/** How often subscriber counts per channel go to the primary when stats are on. */
+export const COUNTS_SYNC_MS = 10_000;
+/** Error codes of an uncaught exception that concern one connection only; the worker keeps running. */
+const CONNECTION_ERROR_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ETIMEDOUT', 'ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED', 'ERR_STREAM_WRITE_AFTER_END']);
+
+let logger: Logger | undefined;
+let client: ClientSide | undefined;
+let metrics: PrometheusMetrics | undefined;
+let stopping = false;
+const timers: NodeJS.Timeout[] = [];
+
+function send(msg: ToPrimary): void {
+  try {
+    process.send?.(msg);
+  } catch {
+    // The primary is gone; node:cluster exits this worker on disconnect.
+  }
+}
+
+function counters(): WorkerCounters {
+  const c = client?.handler.counters;
+  if (c === undefined) return { heldResponse: 0, heldStream: 0, deliveries: 0, drops: 0, itemsPublished: 0 };
+  return { heldResponse: c.heldResponse, heldStream: c.heldStream, deliveries: c.deliveries, drops: c.drops, itemsPublished: c.itemsPublished };
+}
+
+async function start(m: Extract<ToWorker, { t: 'start' }>): Promise<void> {
+  const dest = m.log.file !== undefined ? createWriteStream(path.resolve(m.log.file), { flags: 'a' }) : undefined;
+  logger = createLogger({ level: m.log.level, json: m.log.json, ...(dest ? { destination: dest } : {}) }).child({ worker: m.index });
+  const config = m.config;
+  metrics = config.handler.prometheusPort !== undefined ? new PrometheusMetrics(config.handler.prometheusPrefix) : undefined;
+  const sink: Metrics = metrics ?? NO_METRICS;
+  try {
+    client = await startClientSide({ config, ...(m.routeLines ? { routeLines: m.routeLines } : {}), logger, metrics: sink });
+  } catch (err) {
+    send({ t: 'failed', error: (err as Error).message });
+    logger.flush?.();
+    process.exit(1);
+  }
+  const { handler } = client;
+  const statsOn = config.handler.statsSpec !== '';
+  handler.on('subscribe', (channel) => {
+    send({ t: 'sub', channel });
+    // The handler fires before the first hold is indexed; read its counts once it is.
+    if (statsOn) {
+      setImmediate(() => {
+        const c = handler.subscriberCount(channel);
+        if (c.response + c.stream > 0) send({ t: 'counts', list: [[channel, c.response, c.stream]] });
+      });
+    }
+  });
+  handler.on('unsubscribe', (channel) => send({ t: 'unsub', channel }));
+  const sync = setInterval(() => send({ t: 'counters', counters: counters() }), COUNTER_SYNC_MS);
+  sync.unref();
+  timers.push(sync);
+  if (statsOn) {
+    const countsTimer = setInterval(() => {
+      const list: Array<[string, number, number]> = [];
+      for (const ch of handler.channels()) {
+        if (list.length >= MAX_SUBS_PER_REFRESH) break;
+        const c = handler.subscriberCount(ch);
+        list.push([ch, c.response, c.stream]);
+      }
+      if (list.length > 0) send({ t: 'counts', list });
+    }, COUNTS_SYNC_MS);
+    countsTimer.unref();
+    timers.push(countsTimer);
+  }
+  send({ t: 'ready', pid: process.pid });
+}
+
+async function answer(id: number, op: WorkerRequest): Promise<void> {
+  try {
+    let value: unknown;
+    const handler = client?.handler;
+    switch (op.op) {
+      case 'conncheck':
+        value = handler !== undefined ? await handler.conncheck(op.ids) : [];
+        break;
+      case 'recover':
+        await handler?.recover();
+        break;
+      case 'refresh':
+        await handler?.refresh({ ...(op.cid !== undefined ? { cid: op.cid } : {}), ...(op.channel !== undefined ? { channel: op.channel } : {}) });
+        break;
+      case 'metrics':
+        value = metrics !== undefined ? await metrics.registry.getMetricsAsJSON() : [];
+        break;
+    }
+    send({ t: 'reply', id, ok: true, ...(value !== undefined ? { value } : {}) });
+  } catch (err) {
+    const condition = err instanceof CommandError ? err.condition : undefined;
+    send({ t: 'reply', id, ok: false, error: (err as Error).message, ...(condition !== undefined ? { condition } : {}) });
+  }
+}
+
+async function stop(exitCode: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  for (const t of timers) clearInterval(t);
+  try {
+    await client?.stop();
+  } catch (err) {
+    logger?.error({ err: (err as Error).message }, 'error while stopping');
+    exitCode = 1;
+  }
+  send({ t: 'counters', counters: counters() });
+  logger?.flush?.();
+  process.exit(exitCode);
+}
+
+function onMessage(m: ToWorker): void {
+  switch (m.t) {
+    case 'start':
+      if (logger === undefined) void start(m);
+      break;
+    case 'publish':
+      // Before the handler exists nobody can be subscribed: nothing to deliver.
+      if (client !== undefined && !stopping) client.handler.publish(v8.deserialize(m.data) as PublishItem[]);
+      break;
+    case 'reload':
+      if (client !== undefined) {
+        client.reload(m.config as Config).then(
+          () => logger?.debug('worker: configuration reloaded'),
+          (err: unknown) => logger?.error({ err: (err as Error).message }, 'worker: reload failed'),
+        );
+      }
+      break;
+    case 'request':
+      void answer(m.id, m.op);
+      break;
+    case 'stop':
+      void stop(0);
+      break;
+  }
+}
+
+if (!cluster.isWorker) {
+  process.stderr.write('gripd: worker-main is started by gripd itself ([proxy] workers > 1)\n');
+  process.exit(2);
+}
+process.on('message', (m: unknown) => {
+  if (isToWorker(m)) onMessage(m);
+});
+send({ t: 'hello' });
+process.on('SIGTERM', () => void stop(0));
+process.on('SIGINT', () => void stop(0));
+process.on('SIGHUP', () => undefined);
+process.on('unhandledRejection', (reason) => {
+  logger?.error({ err: reason instanceof Error ? reason.stack : String(reason) }, 'unhandled promise rejection');
+});
+process.on('uncaughtException', (err) => {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code !== undefined && CONNECTION_ERROR_CODES.has(code)) {
+    logger?.warn({ err: err.message, code }, 'uncaught connection error');
+    return;
+  }
+  logger?.fatal({ err: err.stack ?? err.message }, 'uncaught exception; worker exiting');
+  logger?.flush?.();
+  process.exit(1);
+});
