@@ -13,6 +13,10 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { Route, Target } from '../routes/types.js';
 import { rewritePath } from '../routes/index.js';
 import { isGripResponse, parseGripHeaders, GRIP_FEATURE } from '../grip/index.js';
+import { applyCorsHeaders } from '../grip/cors.js';
+import {
+  createJsonpStreamEncoder, JsonpError, jsonpOptionsFromRoute, parseJsonpRequest, wrapJsonpResponse, type JsonpStreamEncoder,
+} from '../grip/jsonp.js';
 import type { Instruct } from '../grip/types.js';
 import type { BackendRequest, BackendResponse, GripAcceptor, RouteLookup, TestHandler } from './types.js';
 import type { BackendPools } from './backend-pool.js';
@@ -29,6 +33,21 @@ import { forwardZhttp, zhttpClientFor } from './zhttp-target.js';
 import type { ZhttpClient } from '../zmq/zhttp-client.js';
 
 const EMPTY = Buffer.alloc(0);
+
+/**
+ * Largest relayed body (by its Content-Length) that a JSON-P answer wraps whole, with a
+ * Content-Length and mirrored Cache-Control as Pushpin does for a response it has in one
+ * piece. Bounds the memory one JSON-P request can pin; larger or unframed bodies are
+ * wrapped as they stream.
+ */
+export const MAX_JSONP_WHOLE_BODY = 100_000;
+
+/** Flat `[name, value, …]` list of header pairs. */
+function flatOf(pairs: ReadonlyArray<readonly [string, string]>): string[] {
+  const out: string[] = [];
+  for (const [n, v] of pairs) out.push(n, v);
+  return out;
+}
 
 /** Everything the request path needs; built once by startProxy. */
 export interface ForwardContext {
@@ -160,6 +179,16 @@ export interface RequestInfo {
   clientGone: boolean;
   /** Abort of the attempt in flight. */
   abort: ((err?: Error) => void) | undefined;
+  /** Auto cross-origin (config auto_cross_origin or route aco): CORS headers / JSON-P apply. */
+  aco: boolean;
+  /** The client's headers as received, as pairs; set only when `aco` (CORS input). */
+  clientPairs: Array<[string, string]> | undefined;
+  /** Flat header list the backend headers are built from: the client's, or JSON-P's rewrite. */
+  clientHeaders: readonly string[];
+  /** JSON-P request: the body to send instead of the client's (the client's is ignored). */
+  fixedBody: Buffer | undefined;
+  /** JSON-P request: how to wrap the answer. */
+  jsonp: { callback: Buffer; mode: 'basic' | 'extended' } | undefined;
 }
 
 /** Routes and forwards client requests. `handle` is the listeners' request callback. */
@@ -260,15 +289,45 @@ export class Forwarder {
     const gripEnabled = !route.noGrip;
     const gripMode = gripEnabled && !trusted;
     const clientAddress = clientAddressOf(req);
+    const aco = proxy.autoCrossOrigin || route.autoCrossOrigin;
+    let method = req.method ?? 'GET';
+    let targetPath = clientPath;
+    let clientHeaders: readonly string[] = req.rawHeaders;
+    let clientPairs: Array<[string, string]> | undefined;
+    let fixedBody: Buffer | undefined;
+    let jsonp: RequestInfo['jsonp'];
+    if (aco) {
+      clientPairs = toPairs(req.rawHeaders);
+      let jp;
+      try {
+        jp = parseJsonpRequest(method, clientPath, clientPairs, jsonpOptionsFromRoute(route));
+      } catch (err) {
+        if (!(err instanceof JsonpError)) throw err;
+        const body = Buffer.from(err.body, 'utf8');
+        res.sendDate = false;
+        res.writeHead(err.status, err.reason, flatOf(applyCorsHeaders(clientPairs, [['Content-Type', 'text/plain'], ['Content-Length', String(body.length)]])));
+        res.end(body);
+        this.log(method, clientPath, err.status, route, '-', startMs);
+        return;
+      }
+      if (jp !== null) {
+        method = jp.method;
+        targetPath = jp.path;
+        // The JSON-P body replaces the client's; Content-Length frames it.
+        clientHeaders = flatOf(jp.body.length > 0 ? [...jp.headers, ['Content-Length', String(jp.body.length)]] : jp.headers);
+        fixedBody = jp.body;
+        jsonp = { callback: jp.callback, mode: jp.mode };
+      }
+    }
     const info: RequestInfo = {
       req, res, ssl, route, trusted, gripMode,
       debug: proxy.debug || route.debug,
-      method: req.method ?? 'GET',
+      method,
       clientPath,
-      backendPath: rewritePath(route, clientPath),
+      backendPath: rewritePath(route, targetPath),
       clientAddress,
       startMs,
-      tap: hasBody ? new BodyTap(req, gripMode) : undefined,
+      tap: hasBody && fixedBody === undefined ? new BodyTap(req, gripMode) : undefined,
       headerOpts: {
         trusted,
         addGripFeature: gripMode,
@@ -288,6 +347,7 @@ export class Forwarder {
       remaining: route.targets.slice(),
       clientGone: false,
       abort: undefined,
+      aco, clientPairs, clientHeaders, fixedBody, jsonp,
     };
     res.once('close', () => {
       if (!res.writableFinished) {
@@ -320,11 +380,13 @@ export class Forwarder {
     }
     const opts = info.headerOpts;
     opts.hostOverride = target.hostHeader ?? info.route.asHost;
-    const headers = buildBackendHeaders(info.req.rawHeaders, opts);
+    const headers = buildBackendHeaders(info.clientHeaders, opts);
     const sig = info.gripMode ? this.ctx.signers.token(info.route) : undefined;
     if (sig !== undefined) headers.push('Grip-Sig', sig);
     let body: AsyncIterable<Buffer> | Buffer | undefined;
-    if (info.tap !== undefined) {
+    if (info.fixedBody !== undefined) {
+      if (info.fixedBody.length > 0) body = info.fixedBody;
+    } else if (info.tap !== undefined) {
       body = info.tap.source();
       if (body === undefined) {
         // The body went to a target that then failed, and no full copy was kept.
@@ -353,9 +415,9 @@ export class Forwarder {
 
   /** Target `test`: the built-in handler answers; GRIP detection runs on its answer. */
   private async runTest(info: RequestInfo, target: Target): Promise<void> {
-    const body = info.tap === undefined ? EMPTY : await readWhole(info.req, MAX_TEST_HANDLER_BODY);
+    const body = info.fixedBody ?? (info.tap === undefined ? EMPTY : await readWhole(info.req, MAX_TEST_HANDLER_BODY));
     if (body === undefined) {
-      sendText(info.res, 413, 'Request Entity Too Large', `Body must not exceed ${MAX_TEST_HANDLER_BODY} bytes`);
+      this.reply(info, 413, 'Request Entity Too Large', `Body must not exceed ${MAX_TEST_HANDLER_BODY} bytes`);
       this.log(info.method, info.clientPath, 413, info.route, 'test', info.startMs);
       return;
     }
@@ -367,7 +429,7 @@ export class Forwarder {
       if (remove > 0) path = path.slice(remove) || '/';
     }
     info.headerOpts.hostOverride = info.route.asHost;
-    const flat = buildBackendHeaders(info.req.rawHeaders, info.headerOpts);
+    const flat = buildBackendHeaders(info.clientHeaders, info.headerOpts);
     const headers = toPairs(flat);
     const answer = await this.ctx.testHandler({ method: info.method, path, headers, body });
     if (info.clientGone) return;
@@ -382,8 +444,14 @@ export class Forwarder {
     }
     const res = info.res;
     res.sendDate = false;
-    res.writeHead(answer.status, answer.reason, filtered.flat);
-    res.end(answer.body);
+    if (info.jsonp !== undefined) {
+      const j = wrapJsonpResponse(info.jsonp.callback, answer.status, answer.reason, pairs, answer.body, info.jsonp.mode);
+      res.writeHead(j.status, j.reason, flatOf(j.headers));
+      res.end(j.body);
+    } else {
+      res.writeHead(answer.status, answer.reason, info.aco ? flatOf(applyCorsHeaders(info.clientPairs!, pairs)) : filtered.flat);
+      res.end(answer.body);
+    }
     this.log(info.method, info.clientPath, answer.status, info.route, 'test', info.startMs);
   }
 
@@ -407,11 +475,12 @@ export class Forwarder {
       this.ctx.acceptor.accept({
         req: info.req, res: info.res, route: info.route, target, backendRequest, instruct,
         ...(bodyRest !== undefined ? { bodyRest } : {}),
+        ...(info.jsonp !== undefined ? { jsonp: info.jsonp } : {}),
         clientAddress: info.clientAddress, ssl: info.ssl,
       });
     } catch (err) {
       this.ctx.logger.error({ err: (err as Error).message }, 'proxy: GRIP handler failed to accept a request');
-      sendText(info.res, 500, 'Internal Server Error', 'Accept service unavailable.');
+      this.reply(info, 500, 'Internal Server Error', 'Accept service unavailable.');
     }
   }
 
@@ -423,8 +492,33 @@ export class Forwarder {
       else res.destroy();
       return;
     }
-    sendText(res, 502, 'Bad Gateway', info.debug ? detail : TEXT_PROXY_ERROR);
+    this.reply(info, 502, 'Bad Gateway', info.debug ? detail : TEXT_PROXY_ERROR);
     this.log(info.method, info.clientPath, 502, info.route, backend, info.startMs);
+  }
+
+  /**
+   * gripd's own text/plain answer to a routed request (as sendText). On auto cross-origin
+   * routes it carries the CORS headers, or for a JSON-P request is wrapped in the
+   * callback with Content-Length listed in the envelope (as Pushpin wraps its own errors).
+   */
+  reply(info: RequestInfo, status: number, reason: string, text: string): void {
+    if (!info.aco) {
+      sendText(info.res, status, reason, text);
+      return;
+    }
+    const res = info.res;
+    if (res.headersSent || res.destroyed) return;
+    const body = Buffer.from(text + '\n', 'utf8');
+    const headers: Array<[string, string]> = [['Content-Type', 'text/plain'], ['Content-Length', String(body.length)]];
+    res.sendDate = false;
+    if (info.jsonp !== undefined) {
+      const j = wrapJsonpResponse(info.jsonp.callback, status, reason, headers, body, info.jsonp.mode, { keepContentLength: true });
+      res.writeHead(j.status, j.reason, flatOf(j.headers));
+      res.end(j.body);
+      return;
+    }
+    res.writeHead(status, reason, flatOf(applyCorsHeaders(info.clientPairs!, headers)));
+    res.end(body);
   }
 
   /** Access log line (info level): method, path, status (or "accept" for GRIP holds), route, backend, duration. */
@@ -448,7 +542,7 @@ export class Forwarder {
 }
 
 /** Response modes of one attempt. */
-const enum Mode { Waiting, Relaying, Collecting, Streaming, Done }
+const enum Mode { Waiting, Relaying, Collecting, Streaming, JsonpWhole, JsonpStream, Done }
 
 /**
  * One attempt on one http target, as an undici dispatch handler: relays a plain answer
@@ -465,6 +559,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   private size = 0;
   private resumeFn: (() => void) | undefined;
   private rest: PassThrough | undefined;
+  /** JSON-P answer being streamed (Mode.JsonpStream). */
+  private jsonpEncoder: JsonpStreamEncoder | undefined;
 
   constructor(
     private readonly fwd: Forwarder,
@@ -494,7 +590,7 @@ class Exchange implements Dispatcher.DispatchHandler {
         if (info.tap !== undefined && info.tap.overflow) {
           this.mode = Mode.Done;
           info.abort?.(new Error('request too large for GRIP'));
-          sendText(info.res, 400, 'Bad Request', TEXT_REQUEST_TOO_LARGE_FOR_GRIP);
+          this.fwd.reply(info, 400, 'Bad Request', TEXT_REQUEST_TOO_LARGE_FOR_GRIP);
           this.fwd.log(info.method, info.clientPath, 400, info.route, targetName(this.target), info.startMs);
           return false;
         }
@@ -517,7 +613,8 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (info.clientGone) return false;
     try {
       res.sendDate = false;
-      res.writeHead(statusCode, statusText, filtered.flat);
+      if (info.aco) this.startCrossOrigin(info, statusCode, statusText, filtered.flat);
+      else res.writeHead(statusCode, statusText, filtered.flat);
     } catch (err) {
       this.mode = Mode.Done;
       info.abort?.(err as Error);
@@ -525,6 +622,38 @@ class Exchange implements Dispatcher.DispatchHandler {
       return false;
     }
     return true;
+  }
+
+  /**
+   * Starts relaying on an auto cross-origin route: CORS headers on a plain answer; for a
+   * JSON-P request, either collects the body to wrap it whole (Content-Length known and
+   * small) or sends the wrapper's head and wraps the body as it streams.
+   */
+  private startCrossOrigin(info: RequestInfo, status: number, reason: string, flat: string[]): void {
+    const res = info.res;
+    const jsonp = info.jsonp;
+    if (jsonp === undefined) {
+      res.writeHead(status, reason, flatOf(applyCorsHeaders(info.clientPairs!, toPairs(flat))));
+      return;
+    }
+    this.pairs = toPairs(flat);
+    const len = getHeader(flat, 'content-length');
+    if (len !== undefined && /^\d{1,15}$/.test(len.trim()) && Number(len) <= MAX_JSONP_WHOLE_BODY) {
+      this.mode = Mode.JsonpWhole;
+      return;
+    }
+    this.mode = Mode.JsonpStream;
+    const enc = createJsonpStreamEncoder(jsonp.callback, status, reason, this.pairs, jsonp.mode);
+    this.jsonpEncoder = enc;
+    res.writeHead(enc.status, enc.reason, flatOf(enc.headers));
+    res.write(enc.start());
+  }
+
+  private writeRelay(data: Buffer): boolean {
+    const res = this.info.res;
+    if (data.length === 0 || res.write(data)) return true;
+    res.once('drain', () => this.resumeFn?.());
+    return false;
   }
 
   onData(chunk: Buffer): boolean {
@@ -535,6 +664,20 @@ class Exchange implements Dispatcher.DispatchHandler {
         res.once('drain', () => this.resumeFn?.());
         return false;
       }
+      case Mode.JsonpStream:
+        return this.writeRelay(this.jsonpEncoder!.push(chunk));
+      case Mode.JsonpWhole:
+        this.size += chunk.length;
+        if (this.size > MAX_JSONP_WHOLE_BODY) {
+          // The backend sent more than its Content-Length said: not a usable answer.
+          this.mode = Mode.Done;
+          this.chunks = [];
+          this.info.abort?.(new Error('response body longer than its Content-Length'));
+          this.fwd.fail(this.info, `Error: invalid response from ${targetName(this.target)}: body longer than Content-Length`, targetName(this.target));
+          return false;
+        }
+        this.chunks.push(chunk);
+        return true;
       case Mode.Collecting:
         this.size += chunk.length;
         if (this.size > MAX_GRIP_RESPONSE_BODY) {
@@ -561,6 +704,24 @@ class Exchange implements Dispatcher.DispatchHandler {
         info.res.end();
         this.fwd.log(info.method, info.clientPath, this.status, info.route, targetName(this.target), info.startMs);
         return;
+      case Mode.JsonpStream:
+        this.mode = Mode.Done;
+        info.res.end(this.jsonpEncoder!.end());
+        this.fwd.log(info.method, info.clientPath, this.status, info.route, targetName(this.target), info.startMs);
+        return;
+      case Mode.JsonpWhole: {
+        this.mode = Mode.Done;
+        const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+        this.chunks = [];
+        const jsonp = info.jsonp!;
+        const j = wrapJsonpResponse(jsonp.callback, this.status, this.reason, this.pairs, body, jsonp.mode);
+        if (!info.clientGone && !info.res.headersSent) {
+          info.res.writeHead(j.status, j.reason, flatOf(j.headers));
+          info.res.end(j.body);
+        }
+        this.fwd.log(info.method, info.clientPath, this.status, info.route, targetName(this.target), info.startMs);
+        return;
+      }
       case Mode.Collecting: {
         this.mode = Mode.Done;
         const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
@@ -615,7 +776,8 @@ class Exchange implements Dispatcher.DispatchHandler {
       headers.push([h[i]!, h[i + 1]!]);
     }
     const tap = this.info.tap;
-    return { method: this.info.method, path: this.info.backendPath, headers, body: tap === undefined ? EMPTY : tap.copy() };
+    const body = this.info.fixedBody ?? (tap === undefined ? EMPTY : tap.copy());
+    return { method: this.info.method, path: this.info.backendPath, headers, body };
   }
 }
 
