@@ -80,5 +80,6 @@ export const DIFF_CASES: DiffCase[] = [
   { name: 'GRIP long-poll + http-response publish', request: req('GET', '/response?channel=dD', 'bench.test'), publish: { afterMs: 500, items: [response('dD', 'published\n')] }, totalMs: 2500 },
   { name: 'GRIP instruct body long-poll + publish', request: req('GET', '/instruct?channel=dE', 'bench.test'), publish: { afterMs: 500, items: [response('dE', 'via instruct\n')] }, totalMs: 2500 },
   { name: 'GRIP long-poll hold timeout (Grip-Timeout: 1)', request: req('GET', '/response?channel=dF&timeout=1', 'bench.test'), totalMs: 12000 },
+  { name: 'GRIP long-poll hold timeout (Grip-Timeout: 6, above the floor)', request: req('GET', '/response?channel=dH&timeout=6', 'bench.test'), totalMs: 12000 },
   { name: 'GRIP instruct hold timeout (timeout 1)', request: req('GET', '/instruct?channel=dG&timeout=1', 'bench.test'), totalMs: 12000 },
 ];

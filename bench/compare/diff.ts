@@ -4,10 +4,11 @@
  * responses side by side with differences in status line, headers (Date/Server and
  * order ignored) and body marked.
  *
- *   node dist/bench/compare/diff.js [--all] [--self] [--json FILE] [case-name-substring...]
+ *   node dist/bench/compare/diff.js [--all] [--self] [--json FILE] [--ignore-header NAME]... [case-name-substring...]
  *
  * --all prints identical cases in full too; --self runs Pushpin against a second Pushpin
- * (the "gripd" column) to show the tool itself reports no noise. Exit code 0 always unless the tool fails
+ * (the "gripd" column) to show the tool itself reports no noise; --ignore-header hides a
+ * header already recorded as a deliberate difference, so the rest stands out. Exit code 0 always unless the tool fails
  * (differences are findings, not failures).
  */
 import { writeFile } from 'node:fs/promises';
@@ -39,8 +40,11 @@ function esc(s: string): string {
   return s.replace(/\r/g, '\\r').replace(/\n/g, '\\n').replace(/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\xff]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
+/** Extra header names (lower-case) to ignore, from --ignore-header. */
+const extraIgnored = new Set<string>();
+
 function normHeaders(r: RawResponse): string[] {
-  return r.headers.filter(([k]) => !IGNORED_HEADERS.has(k.toLowerCase())).map(([k, v]) => `${k.toLowerCase()}: ${v}`).sort();
+  return r.headers.filter(([k]) => !IGNORED_HEADERS.has(k.toLowerCase()) && !extraIgnored.has(k.toLowerCase())).map(([k, v]) => `${k.toLowerCase()}: ${v}`).sort();
 }
 
 function summarize(c: Capture): Summary {
@@ -106,7 +110,8 @@ function printSide(label: string, s: Summary): string[] {
 }
 
 /** Runs the cases (all, or those whose names contain one of `filters`) against both proxies. */
-export async function runDiff(filters: string[] = [], cases: DiffCase[] = DIFF_CASES, selfCheck = false): Promise<DiffOutcome[]> {
+export async function runDiff(filters: string[] = [], cases: DiffCase[] = DIFF_CASES, selfCheck = false, ignoreHeaders: string[] = []): Promise<DiffOutcome[]> {
+  for (const h of ignoreHeaders) extraIgnored.add(h.toLowerCase());
   const selected = filters.length ? cases.filter((c) => filters.some((f) => c.name.includes(f))) : cases;
   const backend = await startBackend(1);
   const [deadPort] = (await freePorts(1)) as [number];
@@ -149,9 +154,12 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const all = args.includes('--all');
   const ji = args.indexOf('--json');
   const jsonFile = ji >= 0 ? args[ji + 1] : undefined;
-  const filters = args.filter((a, i) => !a.startsWith('--') && !(ji >= 0 && i === ji + 1));
+  const valueAt = new Set<number>(ji >= 0 ? [ji + 1] : []);
+  const ignore: string[] = [];
+  args.forEach((a, i) => { if (a === '--ignore-header' && args[i + 1] !== undefined) { ignore.push(args[i + 1]!); valueAt.add(i + 1); } });
+  const filters = args.filter((a, i) => !a.startsWith('--') && !valueAt.has(i));
   try {
-    const outcomes = await runDiff(filters, DIFF_CASES, args.includes('--self'));
+    const outcomes = await runDiff(filters, DIFF_CASES, args.includes('--self'), ignore);
     console.log(formatDiffReport(outcomes, all));
     if (jsonFile) await writeFile(jsonFile, JSON.stringify(outcomes, null, 2) + '\n');
   } catch (err) {
