@@ -327,6 +327,7 @@ function itemMarkers(from: number, to: number, kind: Kind): string {
 async function startSoakBackend(last: LastIds, counts: { requests: number; nextLinks: number }): Promise<{ port: number; close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
     counts.requests++;
+    if (process.env.SOAK_TRACE) process.stderr.write(`${req.url} last=${String(req.headers["grip-last"] ?? "")}\n`);
     const u = new URL(req.url ?? '/', 'http://soak');
     const ch = u.searchParams.get('ch') ?? '';
     const cur = last.get(ch) ?? 0;
@@ -441,7 +442,14 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
     gripd = await startGripd({
       routes: [`* 127.0.0.1:${backend.port}`],
       raiseRateLimits: true,
-      set: ['runner.log_level=1', `runner.client_maxconn=${o.connections * 2 + 1000}`],
+      set: [
+        'runner.log_level=1', `runner.client_maxconn=${o.connections * 2 + 1000}`,
+        // gripd refreshes a channel's sessions each time its subscriber count goes 0 -> 1,
+        // which long-poll clients re-polling together do every second (Pushpin lingers the
+        // subscription instead; see docs/reliability.md). Off, so backend load stays the
+        // clients' own.
+        'handler.update_on_first_subscription=false',
+      ],
     });
     log(`gripd pid ${gripd.pid} on ${gripd.url}; backend on ${backend.port}`);
     // Every channel starts at id 1, so every hold has a prev-id to recover from.

@@ -117,13 +117,21 @@ export async function startPushpin(opts: StartOptions = {}): Promise<ProxyServer
   const fd = openSync(logFile, 'a');
   const child = trackChild(spawn('bash', [script, ...args], { stdio: ['ignore', fd, fd], detached: true }), true);
   closeSync(fd);
-  await waitReady(child, [httpPort, publishPort], opts.startTimeoutMs ?? 20000, logFile, 'pushpin');
-  // Open ports are not enough: zurl starts last, and requests before it is up get 502.
-  await waitLogLines(logFile, PUSHPIN_STARTED_LINES, opts.startTimeoutMs ?? 20000);
-  await sleep(PUSHPIN_SETTLE_MS);
+  const confDirOf = async () => /config in (\S+)/.exec(await tail(logFile, 65536))?.[1];
+  try {
+    await waitReady(child, [httpPort, publishPort], opts.startTimeoutMs ?? 20000, logFile, 'pushpin');
+    // Open ports are not enough: zurl starts last, and requests before it is up get 502.
+    await waitLogLines(logFile, PUSHPIN_STARTED_LINES, opts.startTimeoutMs ?? 20000);
+    await sleep(PUSHPIN_SETTLE_MS);
+  } catch (err) {
+    await stopChild(child, 'SIGKILL', 1000);
+    const d = await confDirOf();
+    if (d && d.includes('pushpin-ref-')) await rm(d, { recursive: true, force: true });
+    await rm(logDir, { recursive: true, force: true });
+    throw err;
+  }
   // The script leaves its temp config dir behind; learn it so stop() can remove it.
-  const m = /config in (\S+)/.exec(await tail(logFile, 65536));
-  const confDir = m?.[1];
+  const confDir = await confDirOf();
   return {
     kind: 'pushpin', pid: child.pid!, httpPort, publishPort,
     url: `http://127.0.0.1:${httpPort}`, publishUrl: `http://127.0.0.1:${publishPort}`,
@@ -175,7 +183,13 @@ export async function startGripd(opts: StartOptions = {}): Promise<ProxyServer> 
   const fd = openSync(logFile, 'a');
   const child = trackChild(spawn(process.execPath, [GRIPD_BIN, '--config', configFile], { stdio: ['ignore', fd, fd], detached: true }), true);
   closeSync(fd);
-  await waitReady(child, [httpPort, publishPort], opts.startTimeoutMs ?? 20000, logFile, 'gripd');
+  try {
+    await waitReady(child, [httpPort, publishPort], opts.startTimeoutMs ?? 20000, logFile, 'gripd');
+  } catch (err) {
+    await stopChild(child, 'SIGKILL', 1000);
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     kind: 'gripd', pid: child.pid!, httpPort, publishPort,
     url: `http://127.0.0.1:${httpPort}`, publishUrl: `http://127.0.0.1:${publishPort}`,
