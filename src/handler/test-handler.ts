@@ -49,3 +49,26 @@ export async function testHandler(req: TestRequest): Promise<BackendResponse> {
       return textResponse(404, 'Not Found', 'no such test resource\n');
   }
 }
+
+/**
+ * The test handler's WebSocket resource: `/ws` (relative to the route's path_beg) accepts
+ * the connection, echoes every message and subscribes it to channel `test` or each
+ * `?channel=` given, as Pushpin's test handler does. Returns undefined for other paths
+ * (the handshake is then refused with 404).
+ */
+export function testWebSocket(pathAndQuery: string): { channels: string[] } | undefined {
+  const q = pathAndQuery.indexOf('?');
+  let path = q >= 0 ? pathAndQuery.slice(0, q) : pathAndQuery;
+  if (path.length >= 2 && path.endsWith('/')) path = path.slice(0, -1);
+  if (path !== '/ws') return undefined;
+  const channels = new Set<string>();
+  if (q >= 0) {
+    try {
+      for (const [k, v] of new URLSearchParams(pathAndQuery.slice(q + 1))) if (k === 'channel') channels.add(v);
+    } catch {
+      // A query that does not decode names no channels.
+    }
+  }
+  if (channels.size === 0) channels.add('test');
+  return { channels: [...channels] };
+}

@@ -12,6 +12,8 @@ import { NO_METRICS, type Metrics } from '../metrics/metrics.js';
 import { createRequester } from './requester.js';
 import { SignerCache } from './signing.js';
 import type { BackendRequester, GripAcceptor, RouteLookup, TestHandler } from './types.js';
+import { isWsHub, WebSocketBridge } from '../websocket/upgrade.js';
+import { BACKEND_HEADERS_TIMEOUT_MS } from './limits.js';
 
 export type {
   BackendRequest, BackendResponse, BackendRequester, GripAcceptor, GripHandoff, RouteLookup, TestHandler, TestRequest,
@@ -73,7 +75,23 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     origHeadersNeedMark: new Set(config.proxy.origHeadersNeedMark.map((h) => h.toLowerCase())),
     metrics,
   });
-  const listeners = await startListeners(config, logger, (req, res, ssl) => forwarder.handle(req, res, ssl), metrics);
+  // WebSockets (src/websocket): attached when the acceptor can register connections.
+  const ws = isWsHub(opts.acceptor)
+    ? new WebSocketBridge({
+      config, logger, routes: opts.routes, hub: opts.acceptor, pools, signers,
+      origHeadersNeedMark: new Set(config.proxy.origHeadersNeedMark.map((h) => h.toLowerCase())),
+      requestTimeoutMs: opts.backendTimeouts?.headersMs ?? BACKEND_HEADERS_TIMEOUT_MS,
+    })
+    : undefined;
+  const onRequest = ws === undefined
+    ? (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, ssl: boolean) => forwarder.handle(req, res, ssl)
+    : (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, ssl: boolean) => {
+      if (!ws.guardRequest(req, res, ssl, () => forwarder.handle(req, res, ssl))) forwarder.handle(req, res, ssl);
+    };
+  const listeners = await startListeners(config, logger, onRequest, metrics);
+  if (ws !== undefined) {
+    listeners.servers.forEach((s, i) => ws.attach(s, i >= config.runner.httpPorts.length && i < config.runner.httpPorts.length + config.runner.httpsPorts.length));
+  }
   const requester = createRequester({ pools, signers, testHandler: opts.testHandler, logger });
   return {
     requester,
