@@ -238,7 +238,8 @@ export class WorkerPool extends EventEmitter<PoolEvents> implements PublishSideT
       this.logger.warn(`reload: workers=${next.proxy.workers} takes effect on restart (running ${this.config.proxy.workers})`);
     }
     this.config = next;
-    for (const s of this.slots) if (s.worker !== undefined && s.ready) this.send(s, { t: 'reload', config: next });
+    const config = workerConfig(next, this.slots.length);
+    for (const s of this.slots) if (s.worker !== undefined && s.ready) this.send(s, { t: 'reload', config });
   }
 
   /** Asks every worker to stop gracefully; kills those still running after WORKER_STOP_DEADLINE_MS. */
@@ -288,7 +289,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> implements PublishSideT
   private onMessage(slot: Slot, m: ToPrimary): void {
     switch (m.t) {
       case 'hello': {
-        const start: ToWorker = { t: 'start', index: slot.index, config: this.config, log: this.log, ...(this.routeLines ? { routeLines: this.routeLines } : {}) };
+        const start: ToWorker = { t: 'start', index: slot.index, config: workerConfig(this.config, this.slots.length), log: this.log, ...(this.routeLines ? { routeLines: this.routeLines } : {}) };
         this.send(slot, start);
         break;
       }
@@ -434,6 +435,18 @@ export class WorkerPool extends EventEmitter<PoolEvents> implements PublishSideT
     this.lastBehindWarn = now;
     this.logger.warn(`worker ${slot.index} (pid ${slot.pid}) is more than ${IPC_MAX_PENDING_BYTES} bytes of publishes behind; dropping publishes to it`);
   }
+}
+
+/**
+ * The config a worker runs with: `message_rate` and `message_hwm` are instance-wide caps
+ * in Pushpin, and every worker runs its own limiter over about 1/n of the connections
+ * (round-robin), so each gets its share (rounded up, at least 1).
+ */
+export function workerConfig(config: Config, n: number): Config {
+  const share = (v: number | undefined): number | undefined => (typeof v === 'number' && v > 0 ? Math.max(1, Math.ceil(v / n)) : v);
+  const h = config.handler;
+  if (n <= 1) return config;
+  return { ...config, handler: { ...h, messageRate: share(h.messageRate) as typeof h.messageRate, messageHwm: share(h.messageHwm) as typeof h.messageHwm } };
 }
 
 /** Starts the primary: publish inputs here, `config.proxy.workers` workers for the clients. */
