@@ -18,11 +18,13 @@ import type { ScenarioResult } from './lib/result.js';
 import type { BenchOptions } from './lib/options.js';
 import { runPassthrough } from './compare/passthrough.js';
 import { runFanout } from './compare/fanout.js';
+import { runPullIngest } from './compare/pull-ingest.js';
 
 /** Scenario table: add a scenario by adding a line here. */
 export const SCENARIOS: Record<string, (o: BenchOptions) => Promise<ScenarioResult>> = {
   passthrough: runPassthrough,
   fanout: runFanout,
+  'pull-ingest': runPullIngest,
 };
 
 function version(cmd: string, args: string[]): string {

@@ -39,7 +39,7 @@ export interface BenchOptions {
 }
 
 export const USAGE = `usage: npm run bench -- [options] [scenario...]
-scenarios: passthrough fanout (default: all)
+scenarios: passthrough fanout pull-ingest (default: all)
   --quick                 short runs (whole suite < 2 min), 1 run each
   --compare pushpin       also measure Pushpin 1.36 side by side
   --only pushpin|gripd    measure just one proxy
