@@ -35,6 +35,19 @@ function describe(a: ListenAddress | string): string {
   return typeof a === 'string' ? a : `${a.host === undefined || a.host === '' ? '*' : a.host}:${a.port}`;
 }
 
+/** True when a header block carries more than one Host header (rawHeaders: name, value, ...). */
+export function hasDuplicateHost(raw: readonly string[]): boolean {
+  let seen = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 4 && name.toLowerCase() === 'host') {
+      if (seen) return true;
+      seen = true;
+    }
+  }
+  return false;
+}
+
 /** Replies to requests Node's parser rejects, without reaching the proxy. */
 function onClientError(logger: Logger) {
   return (err: Error & { code?: string }, socket: Socket): void => {
@@ -103,6 +116,16 @@ export async function startListeners(
   const setup = (server: http.Server, ssl: boolean): void => {
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       metrics.requestReceived();
+      if (hasDuplicateHost(req.rawHeaders)) {
+        // RFC 9112 3.2: two Host headers make the target ambiguous (gripd could route on
+        // one while the backend reads the other), so the request is refused outright.
+        if (logger.isLevelEnabled('debug')) logger.debug('proxy: bad client request: more than one Host header');
+        res.shouldKeepAlive = false;
+        res.writeHead(400, 'Bad Request', { 'Content-Length': 0, Connection: 'close' });
+        res.end();
+        req.resume();
+        return;
+      }
       onRequest(req, res, ssl);
     });
     server.on('clientError', onClientError(logger));
