@@ -714,7 +714,9 @@ class Exchange implements Dispatcher.DispatchHandler {
         const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
         this.chunks = [];
         const jsonp = info.jsonp!;
-        const j = wrapJsonpResponse(jsonp.callback, this.status, this.reason, this.pairs, body, jsonp.mode);
+        // Pushpin 1.36 lists a relayed Content-Length in the envelope when it has the whole
+        // body (checked on the wire); only the streamed form leaves it out.
+        const j = wrapJsonpResponse(jsonp.callback, this.status, this.reason, this.pairs, body, jsonp.mode, { keepContentLength: true });
         if (!info.clientGone && !info.res.headersSent) {
           info.res.writeHead(j.status, j.reason, flatOf(j.headers));
           info.res.end(j.body);
