@@ -207,7 +207,14 @@ export class WebSocketBridge {
     }
     const clientPath = req.url ?? '/';
     if (target.type === 'test') {
-      this.acceptTest(req, socket, head, route, rewritePath(route, clientPath));
+      let testPath = rewritePath(route, clientPath);
+      const pathBeg = route.pathBeg;
+      if (pathBeg !== undefined && pathBeg !== '') {
+        // As for HTTP: the test handler sees the path relative to path_beg.
+        const remove = pathBeg.endsWith('/') ? pathBeg.length - 1 : pathBeg.length;
+        if (remove > 0) testPath = testPath.slice(remove) || '/';
+      }
+      this.acceptTest(req, socket, head, route, testPath);
       return;
     }
     if (target.type !== 'http') {
