@@ -167,9 +167,12 @@ export async function startPublishApi(opts: PublishApiOptions): Promise<PublishA
       return;
     }
     sockets.add(sock);
-    sock.on('close', () => sockets.delete(sock));
+    // A total deadline, not an idle timeout: a client trickling a byte now and then must
+    // not keep one of the PUBLISH_API_MAX_CONNECTIONS slots forever (slowloris).
+    const deadline = setTimeout(() => sock.destroy(), PUBLISH_API_REQUEST_TIMEOUT_MS);
+    deadline.unref();
+    sock.on('close', () => { clearTimeout(deadline); sockets.delete(sock); });
     sock.on('error', () => sock.destroy());
-    sock.setTimeout(PUBLISH_API_REQUEST_TIMEOUT_MS, () => sock.destroy());
     let state: 'head' | 'body' | 'done' = 'head';
     let buf: Buffer = Buffer.alloc(0);
     let head: Omit<ParsedRequest, 'body'> | null = null;
