@@ -131,7 +131,10 @@ describe('ws over_http: a backend that hangs', () => {
   let backend: WohBackend;
   let port: number;
   before(async () => {
-    backend = await startWohBackend((r) => (r.url === '/hang-open' || !r.body.startsWith('OPEN') ? { hang: true } : OPEN_GRIP));
+    backend = await startWohBackend((r) => {
+      if (r.url === '/ids') return r.body.startsWith('OPEN') ? OPEN_GRIP : { body: '' };
+      return r.url === '/hang-open' || !r.body.startsWith('OPEN') ? { hang: true } : OPEN_GRIP;
+    });
     port = await freePort();
     const config = testConfig({ runner: { httpPorts: [{ host: '127.0.0.1', port }] } });
     const logger = createLogger({ level: 0, json: false, destination: new PassThrough().resume() });
@@ -160,6 +163,25 @@ describe('ws over_http: a backend that hangs', () => {
     c.ws.send('anyone there?');
     assert.equal((await c.closed).code, 1011);
     await waitFor(() => handler.counters.heldWs === 0, 'connection deregistered');
+  });
+
+  test('by id: conncheck, refresh, sendToConnection and closeConnection address one connection', async () => {
+    const c = connect(`ws://127.0.0.1:${port}/ids`);
+    await c.opened;
+    const cid = String(backend.requests.filter((r) => r.url === '/ids' && r.body === 'OPEN\r\n').at(-1)!.headers['connection-id']);
+    await waitFor(() => handler.conncheck([cid]).length === 1, 'registered');
+    assert.deepEqual(handler.conncheck([cid, 'nope']), [cid]);
+    const before = backend.bodies(cid).length;
+    handler.refresh({ cid });
+    await waitFor(() => backend.bodies(cid).length === before + 1, 'refresh request');
+    assert.equal(backend.bodies(cid).at(-1), '', 'a refresh is an empty request');
+    assert.equal(handler.sendToConnection(cid, { type: 'text', content: Buffer.from('just you') }), true);
+    await waitFor(() => c.texts().includes('just you'), 'direct message');
+    assert.equal(handler.sendToConnection('nope', { type: 'text', content: Buffer.from('x') }), false);
+    assert.equal(handler.closeConnection(cid, 4003, 'by id'), true);
+    const closed = await c.closed;
+    assert.deepEqual(closed, { code: 4003, reason: 'by id' });
+    await waitFor(() => handler.conncheck([cid]).length === 0, 'deregistered');
   });
 });
 
