@@ -156,8 +156,17 @@ export class WebSocketBridge {
    * route whose target is over_http gets 403, as Pushpin. Returns true when it answered.
    */
   guardRequest(req: IncomingMessage, res: ServerResponse, ssl: boolean, next: () => void): boolean {
+    // Hot path for every HTTP request: look for Content-Type without building objects.
     const raw = req.rawHeaders;
-    if (!isWebSocketEventsRequest(headerPairs(raw))) return false;
+    let ct: string | undefined;
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const n = raw[i]!;
+      if (n.length === 12 && n.toLowerCase() === 'content-type') {
+        ct = raw[i + 1];
+        break;
+      }
+    }
+    if (ct === undefined || !isWebSocketEventsRequest([['Content-Type', ct]])) return false;
     const route = this.resolve(req, ssl, 'http');
     if (route?.targets[0]?.overHttp !== true) return false;
     const refuse = (): void => {
