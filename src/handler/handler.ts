@@ -94,6 +94,12 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
   private readonly wsById = new Map<string, WsHeld>();
   /** Subscriber count per channel across modes. */
   private readonly refs = new Map<string, number>();
+  /**
+   * Channels whose last long-poll left less than subscription_linger ago: still
+   * subscribed (as Pushpin keeps them), so a client polling again neither re-triggers the
+   * first-subscription update nor makes the SUB socket unsubscribe and resubscribe.
+   */
+  private readonly lingering = new Map<string, NodeJS.Timeout>();
   private readonly holds = new Set<Held>();
   private readonly sequencer: Sequencer;
   private readonly host: HoldHost;
@@ -183,7 +189,7 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
 
   /** Channels with at least one subscriber now. */
   channels(): Iterable<string> {
-    return this.refs.keys();
+    return this.lingering.size === 0 ? this.refs.keys() : new Set([...this.refs.keys(), ...this.lingering.keys()]);
   }
 
   /** Subscribers of `channel` by mode. */
@@ -287,7 +293,7 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
     const before = this.counters.deliveries;
     for (const item of items) {
       this.counters.itemsPublished++;
-      if (!this.refs.has(item.channel)) continue;
+      if (!this.refs.has(item.channel) && !this.lingering.has(item.channel)) continue;
       this.sequencer.add(item, !item.noSeq);
     }
     // Uncorked writes went to the kernel just now: that counts as a flush.
@@ -302,6 +308,8 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
     this.stopping = true;
     this.sequencer.stop();
     this.limiter?.stop();
+    for (const t of this.lingering.values()) clearTimeout(t);
+    this.lingering.clear();
     this.flush();
     for (const h of [...this.holds]) {
       try {
@@ -511,6 +519,14 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
     const n = this.refs.get(channel) ?? 0;
     this.refs.set(channel, n + 1);
     if (n === 0) {
+      const linger = this.lingering.get(channel);
+      if (linger !== undefined) {
+        // Back within the linger: the channel never stopped being subscribed.
+        clearTimeout(linger);
+        this.lingering.delete(channel);
+        this.metrics.subscriptionsChange(this.refs.size, this.subscriptions);
+        return;
+      }
       this.counters.channels++;
       this.opts.logger.debug({ channel }, 'handler: channel subscribed');
       this.metrics.subscriptionsChange(this.refs.size, this.subscriptions);
@@ -538,6 +554,22 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
       return;
     }
     this.refs.delete(channel);
+    const lingerMs = this.opts.config.handler.subscriptionLingerS * 1000;
+    if (hold.mode === 'response' && lingerMs > 0 && !this.stopping) {
+      // As Pushpin: a long-poll's channel lingers in case the client polls again.
+      const t = setTimeout(() => {
+        this.lingering.delete(channel);
+        if (!this.refs.has(channel)) this.dropChannel(channel);
+      }, lingerMs);
+      t.unref();
+      this.lingering.set(channel, t);
+      return;
+    }
+    this.dropChannel(channel);
+  }
+
+  /** The channel has no subscriber left (and no linger): forget it and tell the inputs. */
+  private dropChannel(channel: string): void {
     this.counters.channels--;
     this.metrics.subscriptionsChange(this.refs.size, this.subscriptions);
     this.sequencer.clearChannel(channel);

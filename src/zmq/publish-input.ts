@@ -21,9 +21,9 @@ export interface PublishSink {
 
 /**
  * Channels with local subscribers, as the handler sees them. `subscribe` fires when a
- * channel gains its first local subscriber, `unsubscribe` when it loses its last one (at
- * once: the SUB socket applies `subscription_linger` itself). `channels()` lists the
- * channels subscribed right now.
+ * channel gains its first local subscriber, `unsubscribe` when it stops being subscribed
+ * (the handler applies `subscription_linger` to long-poll channels before that; the SUB
+ * socket follows at once). `channels()` lists the channels subscribed right now.
  */
 export interface SubscriptionSource {
   on(event: 'subscribe' | 'unsubscribe', listener: (channel: string) => void): unknown;
@@ -166,35 +166,20 @@ async function startSub(opts: PublishInputsOptions): Promise<() => Promise<void>
   }
   await setupSocket(sock, config.handler.pushInSubSpecs, !connect, 'push_in_sub_specs');
   const warn = new WarnLimiter(logger, 'sub');
-  const lingerMs = Math.max(0, config.handler.subscriptionLingerS) * 1000;
-
-  // Channels the SUB socket is subscribed to right now, lingering ones included.
+  // Channels the SUB socket is subscribed to right now. The handler decides when a
+  // channel stops being subscribed (it applies subscription_linger to long-polls).
   const subscribed = new Set<string>();
-  const lingering = new Map<string, NodeJS.Timeout>();
 
   const onSubscribe = (channel: string): void => {
-    const timer = lingering.get(channel);
-    if (timer) {
-      clearTimeout(timer);
-      lingering.delete(channel);
-      return;
-    }
     if (subscribed.has(channel) || sock.closed) return;
     subscribed.add(channel);
     logger.debug({ channel }, 'SUB socket subscribe');
     sock.subscribe(channel);
   };
   const onUnsubscribe = (channel: string): void => {
-    if (!subscribed.has(channel) || lingering.has(channel)) return;
-    const timer = setTimeout(() => {
-      lingering.delete(channel);
-      subscribed.delete(channel);
-      if (sock.closed) return;
-      logger.debug({ channel }, 'SUB socket unsubscribe');
-      sock.unsubscribe(channel);
-    }, lingerMs);
-    timer.unref();
-    lingering.set(channel, timer);
+    if (!subscribed.delete(channel) || sock.closed) return;
+    logger.debug({ channel }, 'SUB socket unsubscribe');
+    sock.unsubscribe(channel);
   };
   subscriptions.on('subscribe', onSubscribe);
   subscriptions.on('unsubscribe', onUnsubscribe);
@@ -218,8 +203,6 @@ async function startSub(opts: PublishInputsOptions): Promise<() => Promise<void>
     () => {
       subscriptions.off?.('subscribe', onSubscribe);
       subscriptions.off?.('unsubscribe', onUnsubscribe);
-      for (const t of lingering.values()) clearTimeout(t);
-      lingering.clear();
     },
   );
 }
