@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { encodeFrame, MAX_CONTROL_PAYLOAD_BYTES } from '../../../src/websocket/frame.js';
 
 // @types/ws does not declare the Receiver; load it untyped.
-const Receiver = createRequire(import.meta.url)('ws/lib/receiver.js') as new (o: object) => NodeJS.WritableStream & { on(e: string, f: (...a: never[]) => void): void };
+const Receiver = (createRequire(import.meta.url)('ws') as { Receiver: unknown }).Receiver as new (o: object) => NodeJS.WritableStream & { on(e: string, f: (...a: never[]) => void): void };
 
 /** Parses frames as a client would (ws's own receiver) and returns the messages. */
 function parse(buf: Buffer): Array<{ data: Buffer; binary: boolean }> {
