@@ -50,6 +50,8 @@ export const RESTART_HEALTHY_AFTER_MS = 10_000;
  * are dropped (with a warning). Protects the primary's memory from a stalled worker.
  */
 export const IPC_MAX_PENDING_BYTES = 256 * 1024 * 1024;
+/** Most extra Node.js options taken from GRIPD_WORKER_EXEC_ARGV; guards against a runaway variable. */
+export const MAX_WORKER_EXEC_ARGS = 32;
 /** Shortest interval between two "worker is behind" warnings. */
 const BEHIND_WARN_INTERVAL_MS = 5_000;
 
@@ -150,7 +152,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> implements PublishSideT
 
   /** Forks `n` workers and waits until each has opened its listeners. */
   async start(n: number): Promise<void> {
-    cluster.setupPrimary({ exec: WORKER_MAIN, args: [], serialization: 'advanced', silent: false });
+    cluster.setupPrimary({ exec: WORKER_MAIN, args: [], execArgv: workerExecArgv(), serialization: 'advanced', silent: false });
     // The primary accepts client connections and hands them out in turn: an even spread,
     // which the kernel's own distribution between processes does not give.
     cluster.schedulingPolicy = cluster.SCHED_RR;
@@ -435,6 +437,16 @@ export class WorkerPool extends EventEmitter<PoolEvents> implements PublishSideT
     this.lastBehindWarn = now;
     this.logger.warn(`worker ${slot.index} (pid ${slot.pid}) is more than ${IPC_MAX_PENDING_BYTES} bytes of publishes behind; dropping publishes to it`);
   }
+}
+
+/**
+ * Node.js options for the workers: the primary's own, plus the whitespace-separated ones in
+ * `GRIPD_WORKER_EXEC_ARGV` (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the
+ * workers, which NODE_OPTIONS does not allow).
+ */
+export function workerExecArgv(env: NodeJS.ProcessEnv = process.env): string[] {
+  const extra = (env['GRIPD_WORKER_EXEC_ARGV'] ?? '').split(/\s+/).filter((a) => a !== '').slice(0, MAX_WORKER_EXEC_ARGS);
+  return [...process.execArgv, ...extra];
 }
 
 /**
