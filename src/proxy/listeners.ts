@@ -3,6 +3,7 @@
  * certificates, and HTTP over Unix sockets on local_ports. Enforces client_buffer_size
  * (header block size), client_maxconn (across all listeners) and the header timeout.
  */
+import cluster from 'node:cluster';
 import { chmodSync, existsSync, lstatSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
@@ -176,8 +177,10 @@ export async function startListeners(
     }
     const locals = runner.localListeners ?? runner.localPorts.map((path) => ({ path, mode: undefined }));
     for (const { path: file, mode } of locals) {
-      // A socket file left by a previous run would make listen fail with EADDRINUSE.
-      if (existsSync(file) && lstatSync(file).isSocket()) unlinkSync(file);
+      // A socket file left by a previous run would make listen fail with EADDRINUSE. In a
+      // cluster worker the primary owns the file (src/cluster removes a stale one before
+      // forking): unlinking it here would cut off the workers already listening on it.
+      if (!cluster.isWorker && existsSync(file) && lstatSync(file).isSocket()) unlinkSync(file);
       const server = http.createServer(serverOptions);
       setup(server, false);
       await listen(server, file);
