@@ -18,6 +18,7 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { EventEmitter } from 'node:events';
+import { existsSync, lstatSync, unlinkSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import type { Config } from '../config/types.js';
@@ -461,6 +462,16 @@ export function workerConfig(config: Config, n: number): Config {
   return { ...config, handler: { ...h, messageRate: share(h.messageRate) as typeof h.messageRate, messageHwm: share(h.messageHwm) as typeof h.messageHwm } };
 }
 
+/**
+ * Removes socket files of `local_ports` left by a previous run. The workers leave them
+ * alone (see src/proxy/listeners.ts): node:cluster binds each path once, in the primary.
+ */
+function removeStaleSocketFiles(config: Config): void {
+  for (const file of config.runner.localPorts) {
+    if (existsSync(file) && lstatSync(file).isSocket()) unlinkSync(file);
+  }
+}
+
 /** Starts the primary: publish inputs here, `config.proxy.workers` workers for the clients. */
 export async function startPrimary(opts: StartOptions): Promise<GripdApp> {
   const { config, logger } = opts;
@@ -496,6 +507,7 @@ export async function startPrimary(opts: StartOptions): Promise<GripdApp> {
         port: hc.prometheusPort,
       });
     }
+    removeStaleSocketFiles(config);
     await pool.start(n);
   } catch (err) {
     await Promise.allSettled([publish.close(), metricsServer?.close(), pool.stop()]);
