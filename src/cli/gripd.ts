@@ -47,7 +47,8 @@ Options:
   --verbose              Same as --loglevel=3.
   --logjson              Log JSON lines (also: GRIPD_LOG_FORMAT=json).
   --logfile FILE         Append log lines to FILE instead of standard output.
-  -m, --merge-output     Accepted for Pushpin compatibility (gripd is one process).
+  -m, --merge-output     Accepted for Pushpin compatibility (gripd and its workers
+                         always share one output).
   --check-config         Validate the config and routes, print every problem as
                          file:line: message, and exit (0 if no errors, 1 otherwise).
   -h, --help             Show this help and exit.
