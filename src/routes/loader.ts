@@ -37,7 +37,8 @@ export interface RoutesWatch {
  * Reads `file` into a RouteTable (missing file -> empty table and a warning), logs every
  * diagnostic as `file:line: message`, then watches the file's directory (so an editor
  * replacing the file by rename is seen) and calls onUpdate with a new table on change.
- * A reload that cannot read the file keeps the current table. Never rejects.
+ * Invalid lines are skipped (as Pushpin); a reload that cannot read the file, or finds
+ * invalid lines and not one valid route, keeps the current table. Never rejects.
  */
 export async function watchRoutesFile(file: string, opts: WatchRoutesOptions): Promise<RoutesWatch> {
   const { logger } = opts;
@@ -69,7 +70,13 @@ export async function watchRoutesFile(file: string, opts: WatchRoutesOptions): P
         again = false;
         const res = await loadRoutesFile(abs, file, logger, lastText);
         if (closed) return;
-        if (res.table !== undefined) {
+        if (res.table !== undefined && res.errors > 0 && res.table.routes.length === 0) {
+          // A file replaced by garbage (or caught mid-write) with not one valid line: its
+          // lines are reported above as file:line and the running routes stay. A file with
+          // some valid lines applies them and skips the bad ones, as Pushpin does.
+          lastText = res.text;
+          logger.error(`${file}: no valid route in ${res.errors} invalid line(s); keeping the running routes`);
+        } else if (res.table !== undefined) {
           lastText = res.text;
           opts.onUpdate(res.table);
         }
@@ -117,22 +124,22 @@ async function loadRoutesFile(
   display: string,
   logger: Logger,
   unchangedFrom?: string,
-): Promise<{ table?: RouteTable; text?: string }> {
+): Promise<{ table?: RouteTable; text?: string; errors: number }> {
   let text: string;
   try {
     const st = await stat(abs);
     if (st.size > MAX_ROUTES_FILE_BYTES) {
       logger.warn(`${display}: routes file is ${st.size} bytes (limit ${MAX_ROUTES_FILE_BYTES}); not loaded`);
-      return {};
+      return { errors: 0 };
     }
     text = await readFile(abs, 'utf8');
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'ENOENT') logger.warn(`${display}: routes file not found; no routes loaded from it`);
     else logger.warn({ err: e.message }, `${display}: unable to read routes file`);
-    return {};
+    return { errors: 0 };
   }
-  if (unchangedFrom !== undefined && text === unchangedFrom) return { text };
+  if (unchangedFrom !== undefined && text === unchangedFrom) return { text, errors: 0 };
 
   const { routes, diagnostics } = parseRoutesText(text, display);
   const resolved = await resolveRouteFiles(routes, path.dirname(abs), display);
@@ -140,8 +147,9 @@ async function loadRoutesFile(
     logger.warn(formatDiagnostic(d));
   }
   const table = new RouteTable(resolved.routes);
-  logger.info(`routes loaded with ${table.routes.length} entries from ${display}`);
-  return { table, text };
+  const errors = [...diagnostics, ...resolved.diagnostics].filter((d) => d.severity === 'error').length;
+  if (errors === 0 || table.routes.length > 0) logger.info(`routes loaded with ${table.routes.length} entries from ${display}`);
+  return { table, text, errors };
 }
 
 /**

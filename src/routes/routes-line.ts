@@ -18,6 +18,11 @@ export const MAX_HEADERS_PER_ROUTE = 64;
 /** Most `sub=` options on one target; bounds implicit subscriptions per WebSocket. */
 export const MAX_SUBSCRIPTIONS_PER_TARGET = 64;
 
+/** RFC 9110 token: what a `header=` name may contain. */
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Visible ASCII, space, tab and anything past 0x7f: what a `header=` value may contain (no CR, LF, NUL or other controls). */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\uffff]*$/;
+
 /** A route and the non-fatal remarks about its line. */
 export interface ParsedRouteLine {
   route: Route;
@@ -264,7 +269,13 @@ function parseCondition(section: LineSection, source: string, warnings: string[]
   for (const h of headers) {
     const colon = h.indexOf(':');
     if (colon < 1) throw new RouteLineError(`header must be 'name:value', got '${h}'`, source);
-    route.headers.push([h.slice(0, colon), h.slice(colon + 1).replace(/^ +/, '')]);
+    const name = h.slice(0, colon);
+    const value = h.slice(colon + 1).replace(/^ +/, '');
+    // Caught here, at load, rather than by the HTTP client on every request: a CR, LF or
+    // other control byte would otherwise break (or split) each request on this route.
+    if (!HEADER_NAME.test(name)) throw new RouteLineError(`header name '${JSON.stringify(name).slice(1, -1)}' is not a valid HTTP token`, source);
+    if (!HEADER_VALUE.test(value)) throw new RouteLineError(`header '${name}' value contains a control character`, source);
+    route.headers.push([name, value]);
   }
   // Pushpin applies them last-written first; a repeated name therefore keeps its first value.
   route.headers.reverse();
