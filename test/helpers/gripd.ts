@@ -91,6 +91,9 @@ export async function startGripd(opts: GripdOptions = {}): Promise<GripdInstance
     (async () => {
       await waitForPort(httpPort);
       if (opts.waitPublish !== false) await waitForPort(publishPort);
+      // A configured Prometheus exporter opens after the client port: wait for it too.
+      const prom = /^prometheus_port=(?:.*:)?(\d+)$/.exec((s.handler ?? []).find((l) => l.startsWith('prometheus_port=')) ?? '');
+      if (prom !== null) await waitForPort(Number(prom[1]));
     })(),
     early,
   ]);
