@@ -146,7 +146,7 @@ function onMessage(m: ToWorker): void {
     case 'reload':
       if (client !== undefined) {
         client.reload(m.config as Config).then(
-          () => logger?.debug('worker: configuration reloaded'),
+          () => logger?.info('configuration reloaded'),
           (err: unknown) => logger?.error({ err: (err as Error).message }, 'worker: reload failed'),
         );
       }

@@ -197,6 +197,19 @@ describe('workers=2', () => {
     for (const c of live) assert.equal(count(c.text(), 'after-restart\n'), 1);
   });
 
+  test('workers: SIGHUP reloads the primary and every worker; clients stay served', async () => {
+    const since = g.output().length;
+    const pids = workerPids(g.output());
+    g.proc.kill('SIGHUP');
+    await waitFor(() => /configuration reloaded/.test(g.output().slice(since)), 'reload logged');
+    await waitFor(() => new Set([...g.output().slice(since).matchAll(/configuration reloaded worker=(\d)/g)].map((m) => m[1])).size === 2, 'both workers reloaded');
+    assert.deepEqual(workerPids(g.output()), pids, 'no worker restarted');
+    const c = await openStream(`${g.url}/stream?channel=${CHANNEL}`);
+    clients.push(c);
+    await httpPublish(g, 'after-reload\n');
+    await waitFor(() => c.text().includes('after-reload\n'), 'publish after reload');
+  });
+
   test('workers: SIGTERM stops the primary and every worker with exit code 0', async () => {
     const pids = [...workerPids(g.output()).values()];
     const code = await g.stop('SIGTERM');
