@@ -449,7 +449,11 @@ export class Forwarder {
       res.writeHead(j.status, j.reason, flatOf(j.headers));
       res.end(j.body);
     } else {
-      res.writeHead(answer.status, answer.reason, info.aco ? flatOf(applyCorsHeaders(info.clientPairs!, pairs)) : filtered.flat);
+      // The whole answer is in hand: send its length, as Pushpin's test handler does.
+      const flat = info.method === 'HEAD' || getHeader(filtered.flat, 'content-length') !== undefined
+        ? filtered.flat
+        : [...filtered.flat, 'Content-Length', String(answer.body.length)];
+      res.writeHead(answer.status, answer.reason, info.aco ? flatOf(applyCorsHeaders(info.clientPairs!, toPairs(flat))) : flat);
       res.end(answer.body);
     }
     this.log(info.method, info.clientPath, answer.status, info.route, 'test', info.startMs);
@@ -542,7 +546,14 @@ export class Forwarder {
 }
 
 /** Response modes of one attempt. */
-const enum Mode { Waiting, Relaying, Collecting, Streaming, JsonpWhole, JsonpStream, Done }
+const enum Mode { Waiting, RelayPending, Relaying, Collecting, Streaming, JsonpWhole, JsonpStream, Done }
+
+/**
+ * A body without Content-Length is held back this long (one event-loop turn) and up to
+ * this many bytes: when it is complete by then, the client gets it with a Content-Length,
+ * as Pushpin sends small complete answers; otherwise it streams chunked.
+ */
+const RELAY_PENDING_MAX_BYTES = 65536;
 
 /**
  * One attempt on one http target, as an undici dispatch handler: relays a plain answer
@@ -561,6 +572,11 @@ class Exchange implements Dispatcher.DispatchHandler {
   private rest: PassThrough | undefined;
   /** JSON-P answer being streamed (Mode.JsonpStream). */
   private jsonpEncoder: JsonpStreamEncoder | undefined;
+  /** RelayPending: the backend's head, sent once the body's length is known or a turn has passed. */
+  private pendingHead: string[] = [];
+  private flushScheduled = false;
+  /** The client's socket buffer is full; undici was told to pause. */
+  private paused = false;
 
   constructor(
     private readonly fwd: Forwarder,
@@ -614,7 +630,10 @@ class Exchange implements Dispatcher.DispatchHandler {
     try {
       res.sendDate = false;
       if (info.aco) this.startCrossOrigin(info, statusCode, statusText, filtered.flat);
-      else res.writeHead(statusCode, statusText, filtered.flat);
+      else if (hasBodyOfUnknownLength(info.method, statusCode, filtered.flat)) {
+        this.mode = Mode.RelayPending;
+        this.pendingHead = filtered.flat;
+      } else res.writeHead(statusCode, statusText, filtered.flat);
     } catch (err) {
       this.mode = Mode.Done;
       info.abort?.(err as Error);
@@ -649,6 +668,35 @@ class Exchange implements Dispatcher.DispatchHandler {
     res.write(enc.start());
   }
 
+  /** Sends the held-back head and body chunked: the body did not end within one turn. */
+  private flushPending(): void {
+    this.flushScheduled = false;
+    if (this.mode !== Mode.RelayPending) return;
+    this.mode = Mode.Relaying;
+    const info = this.info;
+    const chunks = this.chunks;
+    this.chunks = [];
+    this.size = 0;
+    if (info.clientGone) return;
+    try {
+      info.res.writeHead(this.status, this.reason, this.pendingHead);
+    } catch (err) {
+      this.mode = Mode.Done;
+      info.abort?.(err as Error);
+      this.fwd.fail(info, `Error: invalid response from ${targetName(this.target)}: ${(err as Error).message}`, targetName(this.target));
+      return;
+    }
+    let ok = true;
+    for (const c of chunks) ok = info.res.write(c);
+    if (!ok) {
+      this.paused = true;
+      info.res.once('drain', () => {
+        this.paused = false;
+        this.resumeFn?.();
+      });
+    }
+  }
+
   private writeRelay(data: Buffer): boolean {
     const res = this.info.res;
     if (data.length === 0 || res.write(data)) return true;
@@ -658,6 +706,18 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onData(chunk: Buffer): boolean {
     switch (this.mode) {
+      case Mode.RelayPending:
+        this.chunks.push(chunk);
+        this.size += chunk.length;
+        if (this.size > RELAY_PENDING_MAX_BYTES) {
+          this.flushPending();
+          return !this.paused;
+        }
+        if (!this.flushScheduled) {
+          this.flushScheduled = true;
+          setImmediate(() => this.flushPending());
+        }
+        return true;
       case Mode.Relaying: {
         const res = this.info.res;
         if (res.write(chunk)) return true;
@@ -699,6 +759,21 @@ class Exchange implements Dispatcher.DispatchHandler {
   onComplete(): void {
     const info = this.info;
     switch (this.mode) {
+      case Mode.RelayPending: {
+        this.mode = Mode.Done;
+        const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+        this.chunks = [];
+        if (info.clientGone) return;
+        try {
+          info.res.writeHead(this.status, this.reason, [...this.pendingHead, 'Content-Length', String(body.length)]);
+        } catch (err) {
+          this.fwd.fail(info, `Error: invalid response from ${targetName(this.target)}: ${(err as Error).message}`, targetName(this.target));
+          return;
+        }
+        info.res.end(body);
+        this.fwd.log(info.method, info.clientPath, this.status, info.route, targetName(this.target), info.startMs);
+        return;
+      }
       case Mode.Relaying:
         this.mode = Mode.Done;
         info.res.end();
@@ -784,3 +859,12 @@ class Exchange implements Dispatcher.DispatchHandler {
 }
 
 export type { BackendResponse };
+
+/**
+ * True when a relayed answer has a body whose length the head does not give (chunked or
+ * close-delimited): not for HEAD, 1xx, 204 or 304, nor with a Content-Length.
+ */
+function hasBodyOfUnknownLength(method: string, status: number, flat: string[]): boolean {
+  if (method === 'HEAD' || status === 204 || status === 304) return false;
+  return getHeader(flat, 'content-length') === undefined;
+}
