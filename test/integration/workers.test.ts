@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import * as zmq from 'zeromq';
 import { startGripd, type GripdInstance } from '../helpers/gripd.js';
+import { freePort } from '../helpers/ports.js';
 import { encodeTnetstring } from '../../src/zmq/tnetstring.js';
 import { decodeCommandResponse, encodeCommandRequest } from '../../src/zmq/command-packet.js';
 
@@ -94,9 +95,11 @@ describe('workers=2', () => {
   const xpub = new zmq.XPublisher({ linger: 0 });
   const subEvents: string[] = [];
   let xpubLoop: Promise<void> | undefined;
+  let metricsPort = 0;
 
   before(async () => {
-    g = await startGripd({ routes: ['* test'], sections: { proxy: ['workers=2'] } });
+    metricsPort = await freePort();
+    g = await startGripd({ routes: ['* test'], sections: { proxy: ['workers=2'], handler: [`prometheus_port=${metricsPort}`] } });
     await waitFor(() => /gripd ready: .*2 workers/.test(g.output()), 'both workers ready');
     push.connect(`tcp://127.0.0.1:${g.pullPort}`);
     xpub.verbosity = 'allSubs';
@@ -149,6 +152,14 @@ describe('workers=2', () => {
       }
     }
     assert.equal(subEvents.filter((e) => e === `+${CHANNEL}`).length, 1, `subscriptions: ${subEvents.join(' ')}`);
+
+    // Prometheus sees the whole instance: the primary's inputs plus every worker's deliveries.
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const value = (re: RegExp): number => Number(re.exec(text)?.[1]);
+    assert.equal(value(/^message_received (\S+)$/m), 5, text);
+    assert.equal(value(/^message_sent (\S+)$/m), CLIENTS * 5, text);
+    assert.equal(value(/^gripd_channels (\S+)$/m), 1, text);
+    assert.equal(value(/^gripd_held_connections\{mode="stream"\} (\S+)$/m), CLIENTS, text);
   });
 
   test('workers: conncheck and recover through the command socket answer for the whole instance', async () => {
