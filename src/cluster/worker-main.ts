@@ -24,7 +24,10 @@ import { isToWorker, type ToPrimary, type ToWorker, type WorkerCounters, type Wo
 
 /** How often counters go to the primary (stats reports and Prometheus read them). */
 export const COUNTER_SYNC_MS = 1000;
-/** How often subscriber counts per channel go to the primary when stats are on. */
+/**
+ * Longest interval between two reports of subscriber counts per channel (stats on only).
+ * Shorter when stats_subscription_ttl asks for it: half the TTL, at least 1 s.
+ */
 export const COUNTS_SYNC_MS = 10_000;
 /** Error codes of an uncaught exception that concern one connection only; the worker keeps running. */
 const CONNECTION_ERROR_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ETIMEDOUT', 'ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED', 'ERR_STREAM_WRITE_AFTER_END']);
@@ -87,7 +90,7 @@ async function start(m: Extract<ToWorker, { t: 'start' }>): Promise<void> {
         list.push([ch, c.response, c.stream]);
       }
       if (list.length > 0) send({ t: 'counts', list });
-    }, COUNTS_SYNC_MS);
+    }, Math.max(1000, Math.min(COUNTS_SYNC_MS, (config.handler.statsSubscriptionTtlS * 1000) / 2)));
     countsTimer.unref();
     timers.push(countsTimer);
   }
