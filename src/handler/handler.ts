@@ -14,7 +14,7 @@ import { NO_METRICS, type Metrics } from '../metrics/metrics.js';
 import type { BackendRequest, BackendRequester, BackendResponse, GripAcceptor, GripHandoff } from '../proxy/types.js';
 import type { Route } from '../routes/types.js';
 import type { Held, HoldHost, InstructDecoder, WsHeld } from './host.js';
-import { ResponseHold, writeBadGateway, writeWholeResponse } from './response-hold.js';
+import { ResponseHold, writeBadGateway, writeWholeResponse, writeWithCors } from './response-hold.js';
 import { Sequencer } from './sequencer.js';
 import { StreamHold } from './stream-hold.js';
 import { TimerWheel } from './timer-wheel.js';
@@ -262,7 +262,7 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
         sh.start();
       } else {
         const r = h.instruct.response;
-        writeWholeResponse(h.res, r.code, r.reason, r.headers, r.body);
+        writeWithCors(this.host, h, r.code, r.reason, r.headers, r.body);
       }
     } catch (err) {
       this.opts.logger.error({ err: (err as Error).message }, 'handler: accept failed');

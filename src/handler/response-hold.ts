@@ -75,15 +75,27 @@ export function relayBackendAnswer(host: HoldHost, h: GripHandoff, resp: Backend
     return;
   }
   if (instruct === null) {
-    writeWholeResponse(h.res, resp.status, resp.reason, resp.headers, resp.body);
+    writeWithCors(host, h, resp.status, resp.reason, resp.headers, resp.body);
     return;
   }
   if (instruct.hold === undefined && instruct.nextLink === undefined) {
     const r = instruct.response;
-    writeWholeResponse(h.res, r.code, r.reason, r.headers, r.body);
+    writeWithCors(host, h, r.code, r.reason, r.headers, r.body);
     return;
   }
   host.accept({ ...h, instruct, bodyRest: undefined });
+}
+
+/**
+ * Sends a whole answer that is not held (a GRIP response without a hold, or a retry's
+ * plain answer), with the CORS headers on auto cross-origin routes. As Pushpin, such an
+ * answer is not JSON-P-wrapped.
+ */
+export function writeWithCors(
+  host: HoldHost, h: GripHandoff, code: number, reason: string, headers: Array<[string, string]>, body: Buffer,
+): void {
+  const out = host.autoCrossOrigin(h.route) ? applyCorsHeaders(rawHeaderPairs(h.req.rawHeaders), headers) : headers;
+  writeWholeResponse(h.res, code, reason, out, body);
 }
 
 export class ResponseHold implements Held, WheelEntry {
