@@ -71,3 +71,22 @@ test('demo: a long-poll on /response is answered by a publish', async () => {
   assert.equal(status, 200);
   assert.equal(body, 'answer\n');
 });
+
+test('demo: gripd-publish with a ZeroMQ spec publishes through the PULL socket', async () => {
+  const s = await openStream(`${gripd.url}/stream?channel=zmqdemo`);
+  let delivered = false;
+  for (let i = 0; i < 20 && !delivered; i++) {
+    const { stdout } = await run(process.execPath, [PUBLISH_BIN, '--spec', `tcp://127.0.0.1:${gripd.pullPort}`, 'zmqdemo', `zmq ${i}`]);
+    assert.equal(stdout, 'Published\n');
+    delivered = await s.waitFor(`zmq ${i}\n`).then(() => true, () => false);
+  }
+  assert.ok(delivered, `stream got: ${s.text()}`);
+  s.close();
+});
+
+test('demo: gripd-publish refuses an out-of-range --code with exit 1 and a message', async () => {
+  await assert.rejects(
+    run(process.execPath, [PUBLISH_BIN, '--spec', gripd.publishUrl, '--code', '1000', 'test', 'x']),
+    (err: { code?: number; stderr?: string }) => err.code === 1 && /between 0 and 999/.test(err.stderr ?? ''),
+  );
+});
