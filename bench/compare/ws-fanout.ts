@@ -38,6 +38,10 @@ const CONNECT_DEADLINE_MS = 120_000;
 const PHASE_DEADLINE_MS = 120_000;
 /** Connections opened at once per client process (a burst of handshakes). */
 const CONNECT_BATCH = 200;
+/** Bound on the warm-up publish reaching every connection. */
+const WARMUP_DEADLINE_MS = 20_000;
+/** Share of connections the warm-up must reach for the case to be measured. */
+const WARMUP_MIN_SHARE = 0.99;
 const POLL_MS = 20;
 
 interface ChildStatus { opened: number; failed: number; received: number }
@@ -175,8 +179,9 @@ async function measure(o: BenchOptions, server: ProxyServer, clientsN: number): 
     // Warm-up: one publish reaches everyone (subscriptions are in place).
     let base = s.received;
     await publishWs(server.publishUrl, 'warmup');
-    const w = await clients.waitFor((x) => x.received - base >= c.connected, PHASE_DEADLINE_MS);
-    if (w.received - base < c.connected) throw new Error(`warm-up reached ${w.received - base} of ${c.connected}`);
+    const w = await clients.waitFor((x) => x.received - base >= c.connected, WARMUP_DEADLINE_MS);
+    // A server that loses a few deliveries is still measured; the table shows delivered %.
+    if (w.received - base < c.connected * WARMUP_MIN_SHARE) throw new Error(`warm-up reached ${w.received - base} of ${c.connected}`);
     const m = o.quick ? PUBLISHES_QUICK : PUBLISHES;
     const payload = 'x'.repeat(64);
     for (let run = 0; run < o.runs; run++) {
