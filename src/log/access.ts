@@ -4,6 +4,7 @@
  * Pure: formats, never writes.
  */
 import type { Logger } from 'pino';
+import { isTextLogger } from './index.js';
 
 export interface AccessRecord {
   method: string;
@@ -67,5 +68,7 @@ function formatDuration(ms: number): string {
  */
 export function logAccess(logger: Logger, r: AccessRecord): void {
   if (!logger.isLevelEnabled('info')) return;
-  logger.info({ access: r }, accessLine(r));
+  // Text lines already say everything the fields hold; only JSON logs carry them.
+  if (isTextLogger(logger)) logger.info(accessLine(r));
+  else logger.info({ access: r }, accessLine(r));
 }

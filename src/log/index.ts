@@ -31,22 +31,73 @@ const LEVEL_TAGS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO
  */
 export function createLogger(opts: LoggerOptions): Logger {
   const level = pinoLevelFor(opts.level);
-  const dest = opts.destination ?? process.stdout;
-  if (opts.json) return pino({ level, base: undefined }, dest);
+  const out = new LineBuffer(opts.destination ?? process.stdout);
+  if (opts.json) return pino({ level, base: undefined }, out);
   const stream = {
     write(line: string): void {
       let rec: Record<string, unknown>;
-      try { rec = JSON.parse(line) as Record<string, unknown>; } catch { dest.write(line); return; }
-      // The access line already says everything its `access` fields hold.
-      const { level: lv, time, msg, access: _access, ...rest } = rec;
-      void _access;
+      try { rec = JSON.parse(line) as Record<string, unknown>; } catch { out.write(line); return; }
+      const { level: lv, time, msg, ...rest } = rec;
       const tag = LEVEL_TAGS[lv as number] ?? String(lv);
       const ts = new Date(time as number).toISOString().replace('T', ' ').replace('Z', '');
       const extras = Object.entries(rest)
         .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
         .join(' ');
-      dest.write(`[${tag}] ${ts} ${String(msg ?? '')}${extras ? ' ' + extras : ''}\n`);
+      out.write(`[${tag}] ${ts} ${String(msg ?? '')}${extras ? ' ' + extras : ''}\n`);
+    },
+    flush(): void {
+      out.flush();
     },
   };
-  return pino({ level, base: undefined }, stream);
+  const logger = pino({ level, base: undefined }, stream);
+  // Children are created from this object, so they see the mark too.
+  Object.defineProperty(logger, TEXT_MODE, { value: true });
+  return logger;
+}
+
+/** Set on text-mode loggers: their lines carry only the message, so callers can skip building fields. */
+export const TEXT_MODE = Symbol('gripd.log.textMode');
+
+/** True for a logger made by createLogger in text mode (fields would only be printed as key=value). */
+export function isTextLogger(logger: Logger): boolean {
+  return (logger as unknown as Record<symbol, unknown>)[TEXT_MODE] === true;
+}
+
+/** Most bytes of log lines held before they are written. */
+const LOG_BUFFER_MAX_BYTES = 64 * 1024;
+
+/**
+ * Collects log lines and writes them once per event-loop turn (or when 64 KiB are
+ * waiting): under load, one write call carries many access lines instead of one each.
+ * Whatever is buffered is written when the process exits.
+ */
+class LineBuffer {
+  private parts: string[] = [];
+  private bytes = 0;
+  private scheduled = false;
+  private readonly flushNow = (): void => this.flush();
+
+  constructor(private readonly dest: NodeJS.WritableStream) {
+    process.once('exit', this.flushNow);
+  }
+
+  write(line: string): boolean {
+    this.parts.push(line);
+    this.bytes += line.length;
+    if (this.bytes >= LOG_BUFFER_MAX_BYTES) this.flush();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flushNow);
+    }
+    return true;
+  }
+
+  flush(): void {
+    this.scheduled = false;
+    if (this.parts.length === 0) return;
+    const text = this.parts.length === 1 ? this.parts[0]! : this.parts.join('');
+    this.parts = [];
+    this.bytes = 0;
+    this.dest.write(text);
+  }
 }
