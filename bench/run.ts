@@ -19,11 +19,23 @@ import type { BenchOptions } from './lib/options.js';
 import { runPassthrough } from './compare/passthrough.js';
 import { runFanout } from './compare/fanout.js';
 import { runPullIngest } from './compare/pull-ingest.js';
+import { runFanoutChannels } from './compare/fanout-channels.js';
+import { runSseFanout } from './compare/sse-fanout.js';
+import { runWsFanout } from './compare/ws-fanout.js';
+import { runIdleMemory } from './compare/idle-memory.js';
+import { runHolds } from './compare/holds.js';
+import { runHttpIngest } from './compare/http-ingest.js';
 
 /** Scenario table: add a scenario by adding a line here. */
 export const SCENARIOS: Record<string, (o: BenchOptions) => Promise<ScenarioResult>> = {
   passthrough: runPassthrough,
   fanout: runFanout,
+  'fanout-channels': runFanoutChannels,
+  'sse-fanout': runSseFanout,
+  'ws-fanout': runWsFanout,
+  'idle-memory': runIdleMemory,
+  holds: runHolds,
+  'http-ingest': runHttpIngest,
   'pull-ingest': runPullIngest,
 };
 

@@ -44,14 +44,22 @@ export class SubscriberPool {
     });
   }
 
-  /** Opens `total` subscriptions spread evenly over the workers; resolves with counts. */
-  async connect(o: { port: number; path: string; hostHeader?: string; total: number; deadlineMs: number }): Promise<{ ok: number; failed: number; errors: string[] }> {
+  /**
+   * Opens `total` subscriptions spread evenly over the workers; resolves with counts.
+   * With `channels`, `{ch}` in `path` is replaced by the subscription's index modulo
+   * `channels` (indices continue from `indexBase` across workers), so every channel gets
+   * the same share.
+   */
+  async connect(o: { port: number; path: string; hostHeader?: string; total: number; deadlineMs: number; channels?: number; indexBase?: number }): Promise<{ ok: number; failed: number; errors: string[] }> {
     const n = this.workers.length;
+    let base = o.indexBase ?? 0;
     const replies = await Promise.all(this.workers.map((w, i) => {
       const count = Math.floor(o.total / n) + (i < o.total % n ? 1 : 0);
+      const spread = o.channels ? { channels: o.channels, indexBase: base } : undefined;
+      base += count;
       return this.ask(w, {
         cmd: 'connect', host: '127.0.0.1', port: o.port, path: o.path, hostHeader: o.hostHeader ?? `127.0.0.1:${o.port}`,
-        count, localAddress: this.addresses[i]!, maxPending: 64, deadlineMs: o.deadlineMs,
+        count, localAddress: this.addresses[i]!, maxPending: 64, deadlineMs: o.deadlineMs, ...(spread ? { spread } : {}),
       }, 'connected', o.deadlineMs + 10_000);
     }));
     return {

@@ -30,8 +30,15 @@ export interface BenchOptions {
   backendWorkers: number;
   /** gripd `[proxy] workers=`. */
   gripdWorkers: number;
-  /** Also run Pushpin with its shipped message_rate/message_hwm (fan-out). */
+  /**
+   * Also run Pushpin with its shipped message_rate/message_hwm where rate limits matter
+   * (fan-out, SSE, channels, HTTP ingest). Default: on, off with --quick.
+   */
   pushpinDefaults: boolean;
+  /** idle-memory: held connection counts. */
+  idleConns: number[];
+  /** holds: seconds per run spent opening holds. */
+  holdsWindowSec: number;
   /** Scenario names given on the command line. */
   scenarios: string[];
   /** Notes on choices made (e.g. gripd skipped because not built). */
@@ -39,7 +46,8 @@ export interface BenchOptions {
 }
 
 export const USAGE = `usage: npm run bench -- [options] [scenario...]
-scenarios: passthrough fanout pull-ingest (default: all)
+scenarios: passthrough fanout fanout-channels sse-fanout ws-fanout idle-memory holds
+           http-ingest pull-ingest (default: all)
   --quick                 short runs (whole suite < 2 min), 1 run each
   --compare pushpin       also measure Pushpin 1.36 side by side
   --only pushpin|gripd    measure just one proxy
@@ -54,7 +62,10 @@ scenarios: passthrough fanout pull-ingest (default: all)
   --client-procs N        fan-out client processes (default 4)
   --backend-workers N     backend processes (default 1)
   --gripd-workers N       gripd [proxy] workers= (default 1)
-  --pushpin-defaults      fan-out: also run Pushpin with its default rate limits`;
+  --pushpin-defaults      also run Pushpin with its shipped rate limits (default unless --quick)
+  --no-pushpin-defaults   only Pushpin with message_rate/message_hwm raised
+  --idle-conns A,B        idle-memory connection counts (default 10000,30000)
+  --holds-window S        holds: seconds of opening holds per run (default 5)`;
 
 function num(v: string | undefined, flag: string): number {
   const n = Number(v);
@@ -67,7 +78,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
   const o: BenchOptions = {
     quick: false, servers: ['gripd'], runs: 3, durationSec: 10, connections: 64, wrkThreads: 2,
     subscribers: [1000, 5000, 10000], publishes: 20, publishConcurrency: 1, latencyPublishes: 5, clientProcs: 4,
-    backendWorkers: 1, gripdWorkers: 1, pushpinDefaults: false, scenarios: [], notes: [],
+    backendWorkers: 1, gripdWorkers: 1, pushpinDefaults: true, idleConns: [10_000, 30_000], holdsWindowSec: 5, scenarios: [], notes: [],
   };
   let compare = false; let only: ProxyKind | undefined;
   const set = new Set<string>();
@@ -89,7 +100,10 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       case '--client-procs': o.clientProcs = Math.max(1, num(next(), a)); break;
       case '--backend-workers': o.backendWorkers = Math.max(1, num(next(), a)); break;
       case '--gripd-workers': o.gripdWorkers = Math.max(1, num(next(), a)); break;
-      case '--pushpin-defaults': o.pushpinDefaults = true; break;
+      case '--pushpin-defaults': o.pushpinDefaults = true; set.add('defaults'); break;
+      case '--no-pushpin-defaults': o.pushpinDefaults = false; set.add('defaults'); break;
+      case '--idle-conns': o.idleConns = (next() ?? '').split(',').map((s) => Math.max(1, num(s, a))); set.add('idle'); break;
+      case '--holds-window': o.holdsWindowSec = Math.max(1, num(next(), a)); set.add('window'); break;
       case '-h': case '--help': throw new Error(USAGE);
       default:
         if (a.startsWith('-')) throw new Error(`unknown option ${a}\n${USAGE}`);
@@ -102,6 +116,9 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     if (!set.has('subscribers')) o.subscribers = [1000];
     if (!set.has('publishes')) o.publishes = 10;
     if (!set.has('latency')) o.latencyPublishes = 3;
+    if (!set.has('defaults')) o.pushpinDefaults = false;
+    if (!set.has('idle')) o.idleConns = [1_000];
+    if (!set.has('window')) o.holdsWindowSec = 1;
   }
   o.servers = only ? [only] : compare ? ['gripd', 'pushpin'] : ['gripd'];
   if (o.servers.includes('gripd') && !gripdBuilt()) {

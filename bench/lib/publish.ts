@@ -45,3 +45,26 @@ export async function publishMany(publishUrl: string, channel: string, count: nu
   });
   await Promise.all(lanes);
 }
+
+/** One publish item as the HTTP publish API takes it (`{ channel, formats, ... }`). */
+export type PublishItemJson = { channel: string; formats: Record<string, Record<string, unknown>>; id?: string };
+
+/**
+ * POSTs `items` in one request to `/publish/` (keep-alive). Resolves with the HTTP status;
+ * rejects on network errors or timeout.
+ */
+export function publishItems(publishUrl: string, items: PublishItemJson[]): Promise<number> {
+  const body = JSON.stringify({ items });
+  return new Promise((resolve, reject) => {
+    const req = http.request(publishUrl + '/publish/', {
+      method: 'POST', agent, timeout: PUBLISH_TIMEOUT_MS,
+      headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
+    }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('timeout', () => req.destroy(new Error('publish timed out')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}

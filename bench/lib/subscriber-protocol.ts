@@ -4,7 +4,14 @@
  * and the time is process.hrtime (CLOCK_MONOTONIC, shared by all processes) in µs.
  */
 export type ParentMessage =
-  | { cmd: 'connect'; host: string; port: number; path: string; hostHeader: string; count: number; localAddress: string; maxPending: number; deadlineMs: number }
+  | {
+    cmd: 'connect'; host: string; port: number; path: string; hostHeader: string; count: number; localAddress: string; maxPending: number; deadlineMs: number;
+    /**
+     * Spread over channels: `{ch}` in `path` becomes `(indexBase + k) % channels` for
+     * this worker's k-th connection (absent: every connection uses `path` as is).
+     */
+    spread?: { channels: number; indexBase: number };
+  }
   | { cmd: 'phase' }
   | { cmd: 'status' }
   | { cmd: 'report' }

@@ -66,9 +66,13 @@ function connectAll(m: Extract<ParentMessage, { cmd: 'connect' }>): void {
     if (good) ok++; else { failed++; firstError ??= err; }
     if (ok + failed >= m.count) finish(); else pump();
   };
-  const req = `GET ${m.path} HTTP/1.1\r\nHost: ${m.hostHeader}\r\nUser-Agent: gripd-bench\r\n\r\n`;
+  const reqFor = (k: number) => {
+    const p = m.spread ? m.path.replaceAll('{ch}', String((m.spread.indexBase + k) % Math.max(1, m.spread.channels))) : m.path;
+    return `GET ${p} HTTP/1.1\r\nHost: ${m.hostHeader}\r\nUser-Agent: gripd-bench\r\n\r\n`;
+  };
   const pump = () => {
     while (!done && pending < m.maxPending && started < m.count) {
+      const req = reqFor(started);
       started++; pending++;
       const s: Sub = { sock: net.connect({ host: m.host, port: m.port, localAddress: m.localAddress }), head: '', tail: '', warmed: false };
       let settled = false;
