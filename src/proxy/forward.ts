@@ -179,6 +179,12 @@ export interface RequestInfo {
   clientGone: boolean;
   /** Abort of the attempt in flight. */
   abort: ((err?: Error) => void) | undefined;
+  /**
+   * The client-close listener on `res` (it aborts the attempt in flight). Removed by
+   * releaseAfterHandoff once no backend exchange is left to abort, so a long hold keeps
+   * neither this object nor undici's request (and the dispatch handler) alive.
+   */
+  onClientClose?: (() => void) | undefined;
   /** Auto cross-origin (config auto_cross_origin or route aco): CORS headers / JSON-P apply. */
   aco: boolean;
   /** The client's headers as received, as pairs; set only when `aco` (CORS input). */
@@ -349,12 +355,13 @@ export class Forwarder {
       abort: undefined,
       aco, clientPairs, clientHeaders, fixedBody, jsonp,
     };
-    res.once('close', () => {
+    info.onClientClose = () => {
       if (!res.writableFinished) {
         info.clientGone = true;
         info.abort?.(new Error('client closed the connection'));
       }
-    });
+    };
+    res.once('close', info.onClientClose);
     this.nextTarget(info);
   }
 
@@ -486,6 +493,9 @@ export class Forwarder {
       this.ctx.logger.error({ err: (err as Error).message }, 'proxy: GRIP handler failed to accept a request');
       this.reply(info, 500, 'Internal Server Error', 'Accept service unavailable.');
     }
+    // A whole answer: the backend exchange is over. (A stream's body is still arriving;
+    // its Exchange releases when the body ends.)
+    if (bodyRest === undefined) releaseAfterHandoff(info);
   }
 
   /** Answers 502 with Pushpin's text (`detail` under debug); ends a started response. */
@@ -809,6 +819,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       case Mode.Streaming:
         this.mode = Mode.Done;
         this.rest!.end();
+        releaseAfterHandoff(info);
         return;
       default:
         return;
@@ -822,6 +833,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (mode === Mode.Done || info.clientGone) return;
     if (mode === Mode.Streaming) {
       this.rest!.destroy(err);
+      releaseAfterHandoff(info);
       return;
     }
     const name = targetName(this.target);
@@ -859,6 +871,20 @@ class Exchange implements Dispatcher.DispatchHandler {
 }
 
 export type { BackendResponse };
+
+/**
+ * Called once the handler owns a request and no backend exchange is left to abort: drops
+ * the client-close listener and the abort hook, which would otherwise keep this request's
+ * RequestInfo, undici's request and the Exchange (with its body stream) alive for as
+ * long as the hold lasts. Idempotent.
+ */
+export function releaseAfterHandoff(info: RequestInfo): void {
+  if (info.onClientClose !== undefined) {
+    info.res.off('close', info.onClientClose);
+    info.onClientClose = undefined;
+  }
+  info.abort = undefined;
+}
 
 /**
  * True when a relayed answer has a body whose length the head does not give (chunked or
