@@ -67,8 +67,13 @@ export interface BackendRequester {
    * resolves with the whole response (body up to `maxBodyBytes`, default 100 000).
    * `url`, when given (next/gone links), is an absolute URL that replaces the target
    * address and path. Rejects with an Error whose message says what failed.
+   * `target`, when given, is the target that answered the original request: a `url`
+   * link is trusted to reach internal addresses only when that target is trusted (as
+   * Pushpin). Without it, a `url` link is trusted only when every target of the route
+   * is. Route targets marked `untrusted` are always held to the outbound policy
+   * (src/proxy/outbound-policy.ts).
    */
-  request(route: Route, req: BackendRequest, opts?: { maxBodyBytes?: number; url?: string }): Promise<BackendResponse>;
+  request(route: Route, req: BackendRequest, opts?: { maxBodyBytes?: number; url?: string; target?: Target }): Promise<BackendResponse>;
 }
 
 /** The part of src/routes' RouteTable the proxy uses (a RouteTable satisfies it). */

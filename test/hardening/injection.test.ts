@@ -169,13 +169,14 @@ describe('hardening: SSRF through next/gone links', () => {
   });
   after(async () => { await g.stop(); await backend.close(); await internal.close(); });
 
-  test('injection: a next link to a loopback address from an untrusted target is not fetched', {
-    todo: 'gripd has no outbound policy: Pushpin denies internal addresses (127/8, 10/8, 172.16/12, 192.168/16, 169.254/16, ::1, fc00::/7, fe80::/10) for untrusted targets; gripd fetches any absolute link URL (src/proxy/requester.ts)',
-  }, async () => {
+  test('injection: a next link to a loopback address from an untrusted target is not fetched', async () => {
     const s = await openStream(g.httpPort, '/s');
     try {
       await s.wait(/open\n/);
-      await new Promise((r) => setTimeout(r, 3000));
+      // The next link is due after timeout=1: wait for the refusal on the log, not a fixed time.
+      const adminUrl = `http://127.0.0.1:${internal.port}/admin`;
+      await waitFor('the outbound policy refusal', () => g.output().includes(`outbound policy refused ${adminUrl}`));
+      assert.match(g.output(), /denied range 127\.0\.0\.0\/8/);
       assert.equal(internal.requests.length, 0, 'gripd fetched an internal address for an untrusted target');
       assert.ok(!s.text().includes('internal secret'));
     } finally { s.close(); }
