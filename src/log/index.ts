@@ -31,7 +31,9 @@ const LEVEL_TAGS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO
  */
 export function createLogger(opts: LoggerOptions): Logger {
   const level = pinoLevelFor(opts.level);
-  const out = new LineBuffer(opts.destination ?? process.stdout);
+  // Standard output is written once per turn; a given destination (a log file stream,
+  // which buffers itself, or a test's capture) gets each line as it comes.
+  const out: LineSink = opts.destination === undefined ? new LineBuffer(process.stdout) : directSink(opts.destination);
   if (opts.json) return pino({ level, base: undefined }, out);
   const stream = {
     write(line: string): void {
@@ -63,6 +65,15 @@ export function isTextLogger(logger: Logger): boolean {
   return (logger as unknown as Record<symbol, unknown>)[TEXT_MODE] === true;
 }
 
+interface LineSink {
+  write(line: string): boolean;
+  flush(): void;
+}
+
+function directSink(dest: NodeJS.WritableStream): LineSink {
+  return { write: (line) => dest.write(line), flush: () => {} };
+}
+
 /** Most bytes of log lines held before they are written. */
 const LOG_BUFFER_MAX_BYTES = 64 * 1024;
 
@@ -71,7 +82,7 @@ const LOG_BUFFER_MAX_BYTES = 64 * 1024;
  * waiting): under load, one write call carries many access lines instead of one each.
  * Whatever is buffered is written when the process exits.
  */
-class LineBuffer {
+class LineBuffer implements LineSink {
   private parts: string[] = [];
   private bytes = 0;
   private scheduled = false;

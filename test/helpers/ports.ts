@@ -1,23 +1,33 @@
 import net from 'node:net';
 
-/** Asks the kernel for `count` distinct free TCP ports on 127.0.0.1. */
+/**
+ * Ports are drawn below Linux's ephemeral range (32768-60999): a port the kernel handed
+ * out with listen(0) and that was closed again can be taken by any outgoing connection
+ * before gripd binds it, which made tests fail with EADDRINUSE under load. Outgoing
+ * connections never use this range, so only another test choosing the same port (rare,
+ * and checked by binding) can collide.
+ */
+const PORT_RANGE_LOW = 20000;
+const PORT_RANGE_HIGH = 32000;
+/** Attempts before giving up on finding free ports. */
+const PORT_ATTEMPTS_MAX = 500;
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/** Finds `count` distinct free TCP ports on 127.0.0.1 outside the ephemeral range. */
 export async function freePorts(count: number): Promise<number[]> {
-  const servers: net.Server[] = [];
   const ports: number[] = [];
-  try {
-    for (let i = 0; i < count; i++) {
-      const srv = net.createServer();
-      await new Promise<void>((resolve, reject) => {
-        srv.once('error', reject);
-        srv.listen(0, '127.0.0.1', () => resolve());
-      });
-      servers.push(srv);
-      const addr = srv.address();
-      if (addr === null || typeof addr === 'string') throw new Error('no port');
-      ports.push(addr.port);
-    }
-  } finally {
-    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  for (let attempt = 0; ports.length < count; attempt++) {
+    if (attempt >= PORT_ATTEMPTS_MAX) throw new Error(`no free ports in ${PORT_RANGE_LOW}-${PORT_RANGE_HIGH}`);
+    const port = PORT_RANGE_LOW + Math.floor(Math.random() * (PORT_RANGE_HIGH - PORT_RANGE_LOW));
+    if (ports.includes(port)) continue;
+    if (await canListen(port)) ports.push(port);
   }
   return ports;
 }
