@@ -10,7 +10,8 @@
  *   (v8), and sent to every worker exactly once, in order.
  * - Subscriptions are the union over workers: the SUB socket subscribes while at least
  *   one worker holds the channel.
- * - conncheck, refresh and recover ask every worker and combine the answers.
+ * - conncheck, refresh, recover and per-connection sends (gripd extension) ask every
+ *   worker and combine the answers.
  * - Stats and Prometheus see the whole instance: workers report counters every
  *   COUNTER_SYNC_MS, and the Prometheus exporter asks every worker on each scrape.
  * - A worker that exits is restarted (with a growing delay if it keeps dying) while the
@@ -22,7 +23,7 @@ import { existsSync, lstatSync, unlinkSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import type { Config } from '../config/types.js';
-import type { PublishItem } from '../grip/types.js';
+import type { PublishItem, WsMessageFormat } from '../grip/types.js';
 import type { Logger } from '../log/index.js';
 import { NO_METRICS, PrometheusMetrics, type Metrics } from '../metrics/index.js';
 import type { GripdApp, StartOptions } from '../main.js';
@@ -215,6 +216,16 @@ export class WorkerPool extends EventEmitter<PoolEvents> implements PublishSideT
     if (replies.length === 0 || replies.some((r) => r?.ok === true)) return;
     for (const r of replies) if (r !== undefined && !r.ok && r.condition !== undefined) throw new CommandError(r.condition);
     throw new Error('refresh failed on every worker');
+  }
+
+  /**
+   * gripd extension: a ws-message to one connection by id. The connection lives on one
+   * worker, unknown to the primary, so every worker is asked; true when one held it.
+   */
+  async sendToConnection(cid: string, f: WsMessageFormat): Promise<boolean> {
+    if (this.stopping) return false;
+    const replies = await this.askAll({ op: 'send', cid, format: f });
+    return replies.some((r) => r?.ok === true && r.value === true);
   }
 
   /** The ids, of those given, that some worker holds; in the order given. */

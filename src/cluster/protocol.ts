@@ -5,6 +5,7 @@
  * from our own processes, never from the network.
  */
 import type { Config } from '../config/types.js';
+import type { WsMessageFormat } from '../grip/types.js';
 import type { HandlerCounters } from '../handler/handler.js';
 
 /** How the worker should build its logger (the same as the CLI's). */
@@ -30,6 +31,8 @@ export type WorkerRequest =
   | { op: 'conncheck'; ids: string[] }
   | { op: 'recover' }
   | { op: 'refresh'; cid?: string; channel?: string }
+  /** gripd extension: a ws-message to one connection; the worker holding it answers value true. */
+  | { op: 'send'; cid: string; format: WsMessageFormat }
   | { op: 'metrics' };
 
 /** Counters a worker reports; absolute values since the worker started. */

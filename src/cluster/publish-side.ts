@@ -5,7 +5,7 @@
  * handler itself, or the primary's fan-out to workers).
  */
 import type { Config } from '../config/types.js';
-import type { PublishItem } from '../grip/types.js';
+import type { PublishItem, WsMessageFormat } from '../grip/types.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
 import { startPublishApi } from '../publish/http-api.js';
@@ -20,6 +20,42 @@ export interface PublishSideTarget {
   recover(): void | Promise<void>;
   refresh(opts: { cid?: string; channel?: string }): void | Promise<void>;
   conncheck(ids: string[]): string[] | Promise<string[]>;
+  /**
+   * gripd extension: a ws-message to the one connection with this Connection-Id (send,
+   * close or refresh). Resolves false when no live connection has that id.
+   */
+  sendToConnection(cid: string, f: WsMessageFormat): boolean | Promise<boolean>;
+}
+
+/**
+ * Delivers a validated batch that may mix channel items and gripd per-connection items,
+ * keeping their order: runs of channel items go to `target.publish`, each per-connection
+ * item to `target.sendToConnection` (fire and forget: an unknown id is logged at debug,
+ * as a publish to a channel nobody holds is silently dropped).
+ */
+export function dispatchItems(items: PublishItem[], target: PublishSideTarget, logger: Logger): void {
+  let run: PublishItem[] = [];
+  for (const item of items) {
+    const f = item.formats.wsMessage;
+    if (item.connectionId === undefined || f === undefined) {
+      run.push(item);
+      continue;
+    }
+    if (run.length > 0) {
+      target.publish(run);
+      run = [];
+    }
+    const cid = item.connectionId;
+    Promise.resolve()
+      .then(() => target.sendToConnection(cid, f))
+      .then(
+        (found) => {
+          if (!found) logger.debug({ cid }, 'publish: no connection with this id; item dropped');
+        },
+        (err: unknown) => logger.warn({ cid, err: (err as Error).message }, 'publish: per-connection item failed'),
+      );
+  }
+  if (run.length > 0) target.publish(run);
 }
 
 export interface PublishSideOptions {
@@ -52,7 +88,12 @@ export async function startPublishSide(opts: PublishSideOptions): Promise<Publis
     await Promise.allSettled(closers.splice(0).map((c) => c()));
   };
   try {
-    const publishApi = await startPublishApi({ config, handler: target, logger, metrics });
+    const apiTarget = {
+      acceptsConnectionItems: true,
+      publish: (items: PublishItem[]) => dispatchItems(items, target, logger),
+      recover: () => target.recover(),
+    };
+    const publishApi = await startPublishApi({ config, handler: apiTarget, logger, metrics });
     closers.push(() => publishApi.close());
     const zmqSink = {
       publish(items: PublishItem[]): void {
@@ -64,9 +105,10 @@ export async function startPublishSide(opts: PublishSideOptions): Promise<Publis
       conncheck: (ids: string[]) => target.conncheck(ids),
       recover: () => target.recover(),
       refresh: (o: { cid?: string; channel?: string }) => target.refresh(o),
+      sendToConnection: (cid: string, f: WsMessageFormat) => target.sendToConnection(cid, f),
       publish(items: PublishItem[]): void {
         metrics.itemsReceived('command', items.length);
-        target.publish(items);
+        dispatchItems(items, target, logger);
       },
     };
     const zmqInputs = await startPublishInputs({ config, sink: zmqSink, subscriptions: opts.subscriptions, logger });

@@ -5,7 +5,7 @@
  * - delivers the publishes the primary sends;
  * - reports channel subscribe/unsubscribe at once, counters every COUNTER_SYNC_MS and,
  *   when stats are on, subscriber counts;
- * - answers conncheck/refresh/recover/metrics requests;
+ * - answers conncheck/refresh/recover/metrics requests, and per-connection sends (gripd extension);
  * - stops gracefully on `stop`, SIGTERM or SIGINT (exit 0). SIGHUP is ignored: the primary
  *   reloads and passes the config on. If the primary goes away, node:cluster exits the worker.
  */
@@ -110,6 +110,9 @@ async function answer(id: number, op: WorkerRequest): Promise<void> {
         break;
       case 'refresh':
         await handler?.refresh({ ...(op.cid !== undefined ? { cid: op.cid } : {}), ...(op.channel !== undefined ? { channel: op.channel } : {}) });
+        break;
+      case 'send':
+        value = handler !== undefined ? handler.sendToConnection(op.cid, op.format) : false;
         break;
       case 'metrics':
         value = metrics !== undefined ? await metrics.registry.getMetricsAsJSON() : [];

@@ -111,7 +111,14 @@ export interface WsMessageFormat {
 }
 
 export interface PublishItem {
+  /** Channel the item goes to; '' for a gripd per-connection item (see `connectionId`). */
   channel: string;
+  /**
+   * gripd extension: the item goes to the one WebSocket connection with this Connection-Id
+   * instead of a channel (only a `ws-message` format; never sequenced). Undefined for
+   * ordinary channel items.
+   */
+  connectionId?: string;
   id?: string;
   prevId?: string;
   noSeq: boolean;

@@ -19,8 +19,17 @@ import { parsePublishBody, PublishError } from './item.js';
 
 /** What the API needs from the handler. */
 export interface PublishTarget {
+  /**
+   * Delivers a validated batch. When `acceptsConnectionItems` is true the batch may hold
+   * gripd per-connection items (`connectionId` set) the target must route itself.
+   */
   publish(items: PublishItem[]): void;
   recover(): void;
+  /**
+   * gripd extension: true when `publish` takes per-connection items (`connection-id`
+   * instead of `channel`); otherwise such items are refused with 400 as in Pushpin.
+   */
+  readonly acceptsConnectionItems?: boolean;
 }
 
 export interface PublishApiOptions {
@@ -288,7 +297,7 @@ export async function startPublishApi(opts: PublishApiOptions): Promise<PublishA
           }
           let items: PublishItem[];
           try {
-            items = parsePublishBody(req.body, header(req.headers, 'Content-Type'));
+            items = parsePublishBody(req.body, header(req.headers, 'Content-Type'), { connectionIds: handler.acceptsConnectionItems === true });
           } catch (err) {
             if (err instanceof PublishError) {
               const text = err.message.endsWith('\n') ? err.message : err.message + '\n';

@@ -46,6 +46,12 @@ export const MAX_CHANNEL_NAME_BYTES = 1024;
 /** Most content filters per format (as for Grip-Channel filters). */
 export const MAX_CONTENT_FILTERS = 5;
 
+/**
+ * Longest `connection-id` accepted in a per-connection item, in UTF-8 bytes. gripd's ids
+ * are 36-byte UUIDs; the cap only keeps hostile input from costing map lookups on huge keys.
+ */
+export const MAX_CONNECTION_ID_BYTES = 256;
+
 /** Where an item came from: JSON (strings are text; *-bin fields are base64) or tnetstring (strings are bytes). */
 export type PublishInput = 'json' | 'tnetstring';
 
@@ -54,6 +60,17 @@ export interface PublishItemOptions {
   channel?: string;
   /** Input encoding; default 'json'. */
   input?: PublishInput;
+  /**
+   * gripd extension: accept items that carry `connection-id` instead of `channel` (see
+   * {@link parsePublishItem}). Default false: such items fail as in Pushpin (no channel).
+   */
+  connectionIds?: boolean;
+}
+
+/** Options of {@link parsePublishBody}. */
+export interface PublishBodyOptions {
+  /** Accept gripd per-connection items (`connection-id`); default false. */
+  connectionIds?: boolean;
 }
 
 const ITEM = 'publish item object';
@@ -65,7 +82,7 @@ const ITEM = 'publish item object';
  * "Invalid format: object does not contain 'items'", "Invalid format: object contains
  * 'items' with wrong type", "Invalid format: <item problem>".
  */
-export function parsePublishBody(body: Buffer, _contentType?: string): PublishItem[] {
+export function parsePublishBody(body: Buffer, _contentType?: string, opts: PublishBodyOptions = {}): PublishItem[] {
   let doc: unknown;
   try {
     doc = JSON.parse(body.toString('utf8'));
@@ -85,7 +102,8 @@ export function parsePublishBody(body: Buffer, _contentType?: string): PublishIt
     throw topError(`object contains 'items' with too many elements (at most ${MAX_ITEMS_PER_PUBLISH})`);
   }
   const out: PublishItem[] = [];
-  for (let i = 0; i < items.length; i++) out.push(parsePublishItem(items[i], i));
+  const itemOpts: PublishItemOptions = opts.connectionIds === true ? { connectionIds: true } : {};
+  for (let i = 0; i < items.length; i++) out.push(parsePublishItem(items[i], i, itemOpts));
   return out;
 }
 
@@ -104,6 +122,12 @@ function topError(detail: string): PublishError {
  * the format does nothing with (close/refresh on http-response, refresh on http-stream,
  * hint on ws-message) is accepted and that format dropped, as it is a no-op in Pushpin.
  * `index` is the item's position, reported on errors. Throws {@link PublishError}.
+ *
+ * With `opts.connectionIds`, an item may instead name one WebSocket connection (gripd
+ * extension): `connection-id` (non-empty, at most MAX_CONNECTION_ID_BYTES, no control
+ * characters), no `channel`, no `prev-id`, and exactly one format, `ws-message` (send,
+ * close with a close code a server may send, or refresh). The result has `channel` ''
+ * and `connectionId` set.
  */
 export function parsePublishItem(value: unknown, index: number, opts: PublishItemOptions = {}): PublishItem {
   const input = opts.input ?? 'json';
@@ -115,6 +139,10 @@ export function parsePublishItem(value: unknown, index: number, opts: PublishIte
 
   if (!isKeyedObject(value)) fail(`${ITEM} is not an object`);
   const v = value as KeyedObject;
+
+  if (opts.connectionIds === true && objHas(v, 'connection-id') && !(opts.channel !== undefined && opts.channel !== '')) {
+    return parseConnectionItem(v, opts.input ?? 'json', fail, (f) => { field = f; });
+  }
 
   let channel: string;
   if (opts.channel !== undefined && opts.channel !== '') channel = opts.channel;
@@ -322,4 +350,52 @@ function parseWsMessage(value: unknown, input: PublishInput, fail: (d: string) =
   if (content !== undefined) out.content = content;
   if (filters !== undefined) out.contentFilters = filters;
   return out;
+}
+
+/**
+ * Close codes a server may put in a close frame (RFC 6455 7.4): 1000-1003, 1007-1014 and
+ * 3000-4999. 1004-1006 and 1015 are reserved for local use and never sent.
+ */
+export function isSendableCloseCode(code: number): boolean {
+  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
+}
+
+/** A gripd per-connection item (`connection-id` instead of `channel`); see parsePublishItem. */
+function parseConnectionItem(v: KeyedObject, input: PublishInput, fail: (d: string) => never, setField: (f: string | undefined) => void): PublishItem {
+  if (objHas(v, 'channel')) fail(`${ITEM} contains both 'channel' and 'connection-id' (give one)`);
+  if (objHas(v, 'prev-id')) fail(`${ITEM} contains 'prev-id' with 'connection-id' (sequencing applies to channels only)`);
+  const cid = getString(v, ITEM, 'connection-id', true, fail)!;
+  if (cid === '') fail(`${ITEM} contains 'connection-id' with invalid value (empty)`);
+  if (Buffer.byteLength(cid, 'utf8') > MAX_CONNECTION_ID_BYTES) {
+    fail(`${ITEM} contains 'connection-id' with invalid value (longer than ${MAX_CONNECTION_ID_BYTES} bytes)`);
+  }
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(cid)) fail(`${ITEM} contains 'connection-id' with invalid value (control character)`);
+
+  let formats = getObject(v, ITEM, 'formats', fail);
+  if (formats === undefined) {
+    const legacy: Record<string, unknown> = {};
+    for (const k of ['http-response', 'http-stream', 'ws-message']) {
+      if (objHas(v, k)) legacy[k] = objGet(v, k);
+    }
+    formats = legacy;
+  }
+  if (objHas(formats, 'http-response') || objHas(formats, 'http-stream')) {
+    fail(`${ITEM} with 'connection-id' accepts only the 'ws-message' format`);
+  }
+  if (!objHas(formats, 'ws-message')) fail(`${ITEM} with 'connection-id' does not contain 'ws-message'`);
+  setField('ws-message');
+  const f = parseWsMessage(objGet(formats, 'ws-message'), input, fail);
+  if (f === undefined) fail("'ws-message' contains 'action' with a value that does nothing for one connection");
+  if (f.action === 'close' && f.code !== undefined && !isSendableCloseCode(f.code)) {
+    fail("'ws-message' contains 'code' with invalid value (not a close code a server may send)");
+  }
+  setField(undefined);
+
+  const item: PublishItem = { channel: '', connectionId: cid, noSeq: true, meta: {}, formats: { wsMessage: f } };
+  const id = getString(v, ITEM, 'id', false, fail);
+  if (id !== undefined) item.id = id;
+  const meta = getObject(v, ITEM, 'meta', fail);
+  if (meta !== undefined) readMeta(meta, fail, item.meta);
+  return item;
 }

@@ -6,9 +6,9 @@
  */
 import * as zmq from 'zeromq';
 import type { Config } from '../config/types.js';
-import type { PublishItem } from '../grip/types.js';
+import type { PublishItem, WsMessageFormat } from '../grip/types.js';
 import type { Logger } from '../log/index.js';
-import { parsePublishItem } from '../publish/item.js';
+import { isSendableCloseCode, parsePublishItem } from '../publish/item.js';
 import { publishErrorDetail } from './publish-error.js';
 import {
   CommandPacketError,
@@ -19,7 +19,7 @@ import {
   type CommandResponse,
 } from './command-packet.js';
 import { isClosedError, setupSocket } from './socket-util.js';
-import type { TnetEncodable } from './tnetstring.js';
+import type { TnetEncodable, TnetValue } from './tnetstring.js';
 import { WarnLimiter } from './warn-limit.js';
 
 export { zmqUrisFor } from './command-packet.js';
@@ -36,8 +36,17 @@ export interface CommandTarget {
   recover(): void | Promise<void>;
   /** Refresh one WebSocket connection by cid, or every one subscribed to channel. */
   refresh(opts: { cid?: string; channel?: string }): void | Promise<void>;
-  /** Deliver already-validated items. */
+  /**
+   * Deliver already-validated items. When `sendToConnection` is present, the batch may
+   * hold gripd per-connection items (`connectionId` set) that the target routes itself.
+   */
   publish(items: PublishItem[]): void;
+  /**
+   * gripd extension behind the `gripd-send` and `gripd-close` methods: hands a validated
+   * ws-message to the one connection with this Connection-Id; false when no such
+   * connection is live. When absent, those methods answer `method-not-found`.
+   */
+  sendToConnection?(cid: string, f: WsMessageFormat): boolean | Promise<boolean>;
   /** `get-zmq-uris` answer; when absent, derived from the config with zmqUrisFor(). */
   zmqUris?(): Record<string, string>;
 }
@@ -73,10 +82,19 @@ export const CLOSE_GRACE_MS = 2000;
 /** Routing-envelope frames accepted before the delimiter; guards against frame floods. */
 export const MAX_ENVELOPE_FRAMES = 16;
 
+/** gripd extension method: one ws-message to one connection by Connection-Id. */
+export const METHOD_CONN_SEND = 'gripd-send';
+/** gripd extension method: close one connection by Connection-Id. */
+export const METHOD_CONN_CLOSE = 'gripd-close';
+/** Longest close reason accepted by `gripd-close`, in bytes (a close frame holds 123). */
+export const MAX_CLOSE_REASON_BYTES = 123;
+
 /**
  * Executes one decoded request against `target` (no I/O of its own). Validates args the
  * way Pushpin does: wrong or missing args answer `bad-request`, unknown methods
- * `method-not-found`.
+ * `method-not-found`. The gripd methods `gripd-send` ({cid, ws-message}) and
+ * `gripd-close` ({cid, code?, reason?}) answer success, `item-not-found` (no live
+ * connection with that id) or `bad-request` with a text naming the field.
  */
 export async function executeCommand(req: CommandRequest, target: CommandTarget, config: Config, logger: Logger): Promise<CommandResponse> {
   const id = req.id;
@@ -116,6 +134,14 @@ export async function executeCommand(req: CommandRequest, target: CommandTarget,
         }
         return ok(null);
       }
+      case METHOD_CONN_SEND:
+      case METHOD_CONN_CLOSE: {
+        if (target.sendToConnection === undefined) return fail('method-not-found');
+        const parsed = req.method === METHOD_CONN_SEND ? connSendArgs(args) : connCloseArgs(args);
+        if (typeof parsed === 'string') return fail('bad-request', parsed);
+        const found = await target.sendToConnection(parsed.cid, parsed.format);
+        return found ? ok(null) : fail('item-not-found');
+      }
       case 'publish': {
         if (!Object.hasOwn(args, 'items')) return fail('bad-request', "Invalid format: object does not contain 'items'");
         const vitems = args['items'];
@@ -123,7 +149,7 @@ export async function executeCommand(req: CommandRequest, target: CommandTarget,
         const items: PublishItem[] = [];
         for (let i = 0; i < vitems.length; i++) {
           try {
-            items.push(parsePublishItem(vitems[i], i, { input: 'tnetstring' }));
+            items.push(parsePublishItem(vitems[i], i, { input: 'tnetstring', connectionIds: target.sendToConnection !== undefined }));
           } catch (e) {
             // PublishError.message already carries the prefix; build it once from the detail.
             return fail('bad-request', `Invalid format: ${publishErrorDetail(e)}`);
@@ -139,6 +165,52 @@ export async function executeCommand(req: CommandRequest, target: CommandTarget,
     if (e instanceof CommandError) return fail(e.condition);
     logger.error({ err: e, method: req.method }, 'command failed');
     return fail('internal-error');
+  }
+}
+
+type ConnArgs = { cid: string; format: WsMessageFormat };
+
+/** A publish-item error text, with the item's `connection-id` named as the `cid` arg. */
+function cidDetail(e: unknown): string {
+  return publishErrorDetail(e).replace("publish item object contains 'connection-id'", "args contain 'cid'");
+}
+
+/** `gripd-send` args: validated as a per-connection publish item; a string is the bad-request text. */
+function connSendArgs(args: Record<string, TnetValue>): ConnArgs | string {
+  if (!Object.hasOwn(args, 'cid')) return "Invalid format: args do not contain 'cid'";
+  if (!Object.hasOwn(args, 'ws-message')) return "Invalid format: args do not contain 'ws-message'";
+  try {
+    const item = parsePublishItem({ 'connection-id': args['cid'], formats: { 'ws-message': args['ws-message'] } }, 0, { input: 'tnetstring', connectionIds: true });
+    return { cid: item.connectionId!, format: item.formats.wsMessage! };
+  } catch (e) {
+    return `Invalid format: ${cidDetail(e)}`;
+  }
+}
+
+/** `gripd-close` args: cid, optional code (a close code a server may send) and reason. */
+function connCloseArgs(args: Record<string, TnetValue>): ConnArgs | string {
+  const format: WsMessageFormat = { action: 'close', type: 'text' };
+  if (Object.hasOwn(args, 'code')) {
+    const c = args['code'];
+    const code = typeof c === 'bigint' ? Number(c) : c;
+    if (typeof code !== 'number' || !Number.isInteger(code)) return "Invalid format: args contain 'code' with wrong type";
+    if (!isSendableCloseCode(code)) return "Invalid format: args contain 'code' with invalid value (not a close code a server may send)";
+    format.code = code;
+  }
+  if (Object.hasOwn(args, 'reason')) {
+    const r = args['reason'];
+    if (!Buffer.isBuffer(r)) return "Invalid format: args contain 'reason' with wrong type";
+    if (r.length > MAX_CLOSE_REASON_BYTES) return `Invalid format: args contain 'reason' with invalid value (longer than ${MAX_CLOSE_REASON_BYTES} bytes)`;
+    if (format.code === undefined && r.length > 0) return "Invalid format: args contain 'reason' without 'code'";
+    if (r.length > 0) format.reason = r.toString('utf8');
+  }
+  if (!Object.hasOwn(args, 'cid')) return "Invalid format: args do not contain 'cid'";
+  // Reuse the publish-item checks for the id (type, length, control characters).
+  try {
+    const item = parsePublishItem({ 'connection-id': args['cid'], formats: { 'ws-message': { action: Buffer.from('close') } } }, 0, { input: 'tnetstring', connectionIds: true });
+    return { cid: item.connectionId!, format };
+  } catch (e) {
+    return `Invalid format: ${cidDetail(e)}`;
   }
 }
 
