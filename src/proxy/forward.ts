@@ -262,7 +262,15 @@ export class Forwarder {
     const { config } = this.ctx;
     const proxy = config.proxy;
     let clientPath = req.url ?? '/';
-    if (clientPath.charCodeAt(0) !== 0x2f && clientPath !== '*') {
+    if (clientPath === '*') {
+      // Asterisk-form (RFC 9112 3.2.4) asks about the server itself, not a backend
+      // resource. undici cannot send it, and a dispatch it rejects left the pooled
+      // connection waiting for a drain that never came: enough of these stalled the pool.
+      if (req.method === 'OPTIONS') sendText(res, 200, 'OK', '');
+      else sendText(res, 400, 'Bad Request', 'Invalid request target.');
+      return;
+    }
+    if (clientPath.charCodeAt(0) !== 0x2f) {
       // Absolute-form request target: its authority wins over Host (RFC 9112 3.2.2).
       try {
         const u = new URL(clientPath);

@@ -11,6 +11,9 @@ import pino from 'pino';
 import { parseRoutesText, watchRoutesFile } from '../../src/routes/index.js';
 import { hasDuplicateHost } from '../../src/proxy/listeners.js';
 import type { RouteTable } from '../../src/routes/table.js';
+import { startGripd } from '../helpers/gripd.js';
+import { startBackend } from '../helpers/backend.js';
+import { rawRequest, get } from './util.js';
 
 test('regression: a routes header= value with CR/LF was accepted (and broke every request on the route)', () => {
   for (const line of ['*,"header=X-A:a\rX-B: b" test', '*,"header=X A:b" test', '*,"header=X-A:a\x00" test']) {
@@ -50,4 +53,17 @@ test('regression: two Host headers were forwarded (gripd routed on the first)', 
   assert.equal(hasDuplicateHost(['Host', 'a', 'X', 'y', 'host', 'b']), true);
   assert.equal(hasDuplicateHost(['Host', 'a', 'X-Host', 'b']), false);
   assert.equal(hasDuplicateHost([]), false);
+});
+
+test('regression: 300 "OPTIONS *" requests stalled the backend pool (undici refused the asterisk path and the pooled connection never drained)', async () => {
+  const backend = await startBackend((_req, res) => { res.end('ok'); });
+  const g = await startGripd({ routes: [`* 127.0.0.1:${backend.port}`] });
+  try {
+    for (let i = 0; i < 300; i++) {
+      const r = await rawRequest(g.httpPort, `${i % 2 === 0 ? 'OPTIONS' : 'GET'} * HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`);
+      assert.match(r.text, i % 2 === 0 ? /^HTTP\/1\.1 200 / : /^HTTP\/1\.1 400 /);
+    }
+    assert.equal((await get(`${g.url}/after`)).body, 'ok');
+    assert.equal(backend.requests.length, 1);
+  } finally { await g.stop(); await backend.close(); }
 });
