@@ -24,6 +24,11 @@ export const MAX_CONTROL_MESSAGE_BYTES = 1_000_000;
  * CONTROL_TOO_MANY_FILTERS, which Pushpin answers by closing the connection with an error.
  */
 export const MAX_FILTERS = 5;
+/**
+ * Longest `prev-id` on a subscribe (gripd extension), in UTF-8 bytes. Each reliable
+ * subscription keeps its last id; the cap bounds that memory per connection and channel.
+ */
+export const MAX_PREV_ID_BYTES = 1024;
 
 /** Keep-alive period when a keep-alive message gives no positive timeout (seconds). */
 export const DEFAULT_KEEP_ALIVE_TIMEOUT_S = 55;
@@ -42,7 +47,12 @@ export type WsMessageType = 'text' | 'binary' | 'ping' | 'pong';
 
 /** A parsed control message. Defaults are already applied. */
 export type ControlMessage =
-  | { type: 'subscribe'; channel: string; filters: string[] }
+  /**
+   * `prevId` (gripd extension, `"prev-id"` in the JSON): the id of the last item the
+   * connection has on this channel. When present, gripd tracks ids on the channel for
+   * this connection and asks an over_http backend to resend on a gap (Grip-Last).
+   */
+  | { type: 'subscribe'; channel: string; filters: string[]; prevId?: string }
   | { type: 'unsubscribe'; channel: string }
   | { type: 'detach' }
   /** `id` undefined (absent, null or "") clears the session id. */
@@ -214,7 +224,11 @@ export function parseControlMessage(text: Buffer | string): ControlMessage {
           filters.push(f);
         }
       }
-      return { type, channel, filters };
+      const prevId = optString(o, 'prev-id');
+      if (prevId !== undefined && Buffer.byteLength(prevId) > MAX_PREV_ID_BYTES) {
+        throw new ControlMessageError('CONTROL_INVALID_VALUE', `'prev-id' is longer than ${MAX_PREV_ID_BYTES} bytes`, 'prev-id');
+      }
+      return prevId !== undefined ? { type, channel, filters, prevId } : { type, channel, filters };
     }
     case 'unsubscribe':
       return { type, channel: reqNonEmpty(o, 'channel') };
@@ -255,6 +269,7 @@ export function formatControlMessage(m: ControlMessage): string {
     case 'subscribe':
       o['channel'] = m.channel;
       if (m.filters.length > 0) o['filters'] = m.filters;
+      if (m.prevId !== undefined) o['prev-id'] = m.prevId;
       break;
     case 'unsubscribe':
       o['channel'] = m.channel;

@@ -6,6 +6,7 @@
  */
 import type { Dispatcher } from 'undici';
 import type { RawData, WebSocket } from 'ws';
+import { formatGripLast, GRIP_LAST_HEADER } from '../grip/headers.js';
 import type { Logger } from '../log/index.js';
 import { classifyBackendMessage, ControlMessageError, parseControlMessage, type GripExtension } from './control.js';
 import {
@@ -55,10 +56,13 @@ export interface WohResponse {
   body: Buffer;
 }
 
-/** Sends one WebSocket-over-HTTP request and reads the whole answer (bounded). */
+/**
+ * Sends one WebSocket-over-HTTP request and reads the whole answer (bounded). `extra`
+ * headers (e.g. Grip-Last) go after the base headers.
+ */
 export async function postEvents(
   t: OverHttpTarget, events: readonly WsEvent[], meta: ReadonlyArray<readonly [string, string]>, replayed: number,
-  maxBodyBytes = MAX_RESPONSE_BODY_BYTES,
+  maxBodyBytes = MAX_RESPONSE_BODY_BYTES, extra: ReadonlyArray<readonly [string, string]> = [],
 ): Promise<WohResponse> {
   const body = encodeEvents(events);
   const sig = t.sign();
@@ -70,6 +74,7 @@ export async function postEvents(
       base.push([n, v]);
     }
   }
+  for (const [n, v] of extra) base.push([n, v]);
   const headers = buildWsRequestHeaders({ base, connectionId: t.cid, meta, contentLength: body.length, contentBytesReplayed: replayed });
   const flat: string[] = [];
   for (const [n, v] of headers) {
@@ -136,6 +141,14 @@ export class OverHttpConnection {
   private backendClosing = false;
   private clientGone = false;
   private paused = false;
+  /**
+   * Reliable delivery (gripd extension): channel -> id of the last item the client has,
+   * for channels with a gap; sent as Grip-Last on the next request. At most one entry per
+   * subscribed channel.
+   */
+  private pendingLast = new Map<string, string>();
+  /** The Grip-Last entries of the request in flight (put back if it has to be retried). */
+  private sentLast = new Map<string, string>();
 
   constructor(
     private readonly t: OverHttpTarget,
@@ -173,6 +186,18 @@ export class OverHttpConnection {
       return;
     }
     this.send([]);
+  }
+
+  /**
+   * Reliable delivery (gripd extension): the client missed items on `channel` after
+   * `lastId`. The next request (now, or right after the one in flight) carries
+   * `Grip-Last: <channel>; last-id=<lastId>` so the backend can resend them. A second
+   * gap on the same channel before that request keeps the first (older) id.
+   */
+  recover(channel: string, lastId: string): void {
+    if (this.backendDone || this.finalQueued) return;
+    if (!this.pendingLast.has(channel)) this.pendingLast.set(channel, lastId);
+    this.refresh();
   }
 
   /** Detach or a publish closing the client: tell the backend with CLOSE (no code), as Pushpin. */
@@ -255,7 +280,14 @@ export class OverHttpConnection {
       this.kaTimer = undefined;
     }
     const replayed = this.replayed;
-    postEvents(this.t, batch, this.session.meta, replayed).then(
+    const extra: Array<[string, string]> = [];
+    this.sentLast = this.pendingLast;
+    if (this.sentLast.size > 0) {
+      this.pendingLast = new Map();
+      const entries = [...this.sentLast].map(([name, id]) => ({ name, id }));
+      for (const v of formatGripLast(entries)) extra.push([GRIP_LAST_HEADER, v]);
+    }
+    postEvents(this.t, batch, this.session.meta, replayed, MAX_RESPONSE_BODY_BYTES, extra).then(
       (resp) => this.onResponse(batch, resp),
       (err: unknown) => this.onError(batch, err as Error),
     ).catch((err: unknown) => {
@@ -272,6 +304,8 @@ export class OverHttpConnection {
       this.retries++;
       this.t.logger.debug({ cid: this.t.cid, delayMs: delay, err: err.message }, 'ws: backend unreachable; retrying');
       this.inFlight = false;
+      // The retried request asks again for what the failed one asked for (older ids win).
+      for (const [ch, id] of this.sentLast) this.pendingLast.set(ch, id);
       this.retryTimer = setTimeout(() => {
         this.retryTimer = undefined;
         if (this.backendDone) return;

@@ -393,7 +393,7 @@ export class WebSocketBridge {
       if (made === undefined) return;
       const { session, host } = made;
       const conn = new OverHttpConnection(woh, client, session, grip);
-      session.attach(host, { refresh: () => conn.refresh(), closeBackend: () => conn.closeBackend() });
+      session.attach(host, { refresh: () => conn.refresh(), closeBackend: () => conn.closeBackend(), recover: (ch, id) => conn.recover(ch, id) });
       for (const ch of route.targets[0]?.subscriptions ?? []) session.subscribe(ch);
       conn.start(openResp.headers, events.slice(1));
     });

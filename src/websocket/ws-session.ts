@@ -34,10 +34,23 @@ export interface WsSessionHooks {
   refresh?(): void;
   /** Stop relaying to the backend and tell it (detach, or a publish closing the client). */
   closeBackend?(): void;
+  /**
+   * gripd extension (reliable delivery): the connection missed items on `channel` (named
+   * as the backend subscribed it, without the route prefix); ask the backend to resend
+   * what came after `lastId` (over_http: a request carrying Grip-Last).
+   */
+  recover?(channel: string, lastId: string): void;
 }
 
 interface Subscription {
   filters: string[];
+  /**
+   * gripd extension: the backend subscribed with `prev-id`, so ids on this channel are
+   * checked for gaps. `lastId` is the id of the last item the connection has (undefined
+   * until one with an id arrives).
+   */
+  reliable: boolean;
+  lastId: string | undefined;
 }
 
 interface TimedMessage {
@@ -101,15 +114,18 @@ export class WsSession implements WsHeld {
     this.checkBacklog();
   }
 
-  /** Subscribes to `channel` as written by the backend (prefix applied here). */
-  subscribe(channel: string, filters: string[] = []): void {
+  /**
+   * Subscribes to `channel` as written by the backend (prefix applied here). `prevId`
+   * (gripd extension) turns on gap detection for the channel, starting from that id.
+   */
+  subscribe(channel: string, filters: string[] = [], prevId?: string): void {
     if (this.host === undefined || this.done) return;
     const name = this.channelPrefix + channel;
     if (!this.channels.has(name) && this.channels.size >= this.host.subscriptionMax) {
       this.logger.warn({ cid: this.cid, channel: name, max: this.host.subscriptionMax }, 'ws: connection_subscription_max reached; subscription ignored');
       return;
     }
-    this.channels.set(name, { filters });
+    this.channels.set(name, { filters, reliable: prevId !== undefined, lastId: prevId });
     this.host.subscribe(this, name);
   }
 
@@ -118,7 +134,7 @@ export class WsSession implements WsHeld {
     if (this.done) return;
     switch (m.type) {
       case 'subscribe':
-        this.subscribe(m.channel, m.filters);
+        this.subscribe(m.channel, m.filters, m.prevId);
         break;
       case 'unsubscribe': {
         const name = this.channelPrefix + m.channel;
@@ -152,7 +168,7 @@ export class WsSession implements WsHeld {
 
   needsSlowPath(channel: string): boolean {
     const s = this.channels.get(channel);
-    return s === undefined || s.filters.length > 0;
+    return s === undefined || s.filters.length > 0 || s.reliable;
   }
 
   writeShared(frame: Buffer): boolean {
@@ -167,6 +183,7 @@ export class WsSession implements WsHeld {
   deliver(item: PublishItem, channel: string, f: WsMessageFormat): void {
     if (!this.open) return;
     const sub = this.channels.get(channel);
+    if (sub !== undefined && sub.reliable && this.isGap(sub, item, channel, f)) return;
     const filters = sub?.filters ?? [];
     if (filters.length > 0) {
       const metaRec = Object.fromEntries(this.meta);
@@ -194,6 +211,25 @@ export class WsSession implements WsHeld {
       }
     }
     this.send(f.type, content);
+  }
+
+  /**
+   * Reliable delivery (gripd extension): records the item's id as the connection's last
+   * on `channel`, and returns true when the item is not the successor of the last one
+   * (its prev-id differs). Then, instead of delivering it, the backend is asked to resend
+   * everything after the last id, which includes this item: the connection counts as up
+   * to date with it. Only `send` items are held back; without a recover hook (not
+   * over_http) the item is delivered as usual.
+   */
+  private isGap(sub: Subscription, item: PublishItem, channel: string, f: WsMessageFormat): boolean {
+    const last = sub.lastId;
+    if (item.id !== undefined) sub.lastId = item.id;
+    const gap = item.prevId !== undefined && last !== undefined && item.prevId !== last;
+    if (!gap || (f.action ?? 'send') !== 'send' || this.hooks.recover === undefined) return false;
+    const name = channel.startsWith(this.channelPrefix) ? channel.slice(this.channelPrefix.length) : channel;
+    this.logger.debug({ cid: this.cid, channel: name, lastId: last, prevId: item.prevId }, 'ws: gap in ids; asking the backend to resend');
+    this.hooks.recover(name, last);
+    return true;
   }
 
   /** Pushpin's session update for a WebSocket: a WebSocket-over-HTTP refresh. */

@@ -244,3 +244,90 @@ for (const workers of [1, 2]) {
     });
   });
 }
+
+describe('ws extensions: reliable delivery (prev-id gaps ask the backend to resend with Grip-Last)', () => {
+  let gripd: GripdInstance;
+  let backend: WohBackend;
+  let wsUrl: string;
+  const ctrl = (o: unknown): string => ev('TEXT', 'c:' + JSON.stringify(o));
+
+  before(async () => {
+    backend = await startWohBackend((r) => {
+      if (r.body.startsWith('OPEN')) {
+        const path = r.url.split('?')[0];
+        const sub = path === '/rel'
+          ? ctrl({ type: 'subscribe', channel: 'chan', 'prev-id': '0' })
+          : path === '/rel2'
+            ? ctrl({ type: 'subscribe', channel: 'chan2', 'prev-id': '0' })
+            : ctrl({ type: 'subscribe', channel: 'plain' });
+        return { headers: { 'Sec-WebSocket-Extensions': 'grip' }, body: ev('OPEN') + sub };
+      }
+      // A backend that keeps history: on Grip-Last it resends what followed the given id.
+      if (r.headers['grip-last'] !== undefined) return { body: ev('TEXT', 'm:m3') + ev('TEXT', 'm:m4') };
+      return { body: '' };
+    });
+    // A short message_wait so the sequencer gives up on the missing item quickly.
+    gripd = await startGripd({ routes: [`* 127.0.0.1:${backend.port},over_http`], sections: { handler: ['message_wait=200'] } });
+    wsUrl = gripd.url.replace(/^http/, 'ws');
+  });
+  after(async () => {
+    await gripd.stop();
+    await backend.close();
+  });
+
+  const item = (channel: string, id: string, prevId: string, noSeq: boolean): unknown => ({
+    channel, id, 'prev-id': prevId, ...(noSeq ? { 'no-seq': true } : {}), formats: { 'ws-message': { content: `m${id}` } },
+  });
+  const gripLasts = (): string[] => backend.requests.flatMap((r) => (r.headers['grip-last'] !== undefined ? [String(r.headers['grip-last'])] : []));
+
+  test('reliable: ids 1, 2 then 4 with prev-id 3 -> a request with Grip-Last: chan; last-id=2; the resent items follow in order', async () => {
+    const c = connect(`${wsUrl}/rel`);
+    await c.opened;
+    await waitFor(() => backend.requests.some((r) => r.url === '/rel'), 'OPEN');
+    const cid = String(backend.requests.find((r) => r.url === '/rel')!.headers['connection-id']);
+    await publish(gripd.publishUrl, [item('chan', '1', '0', false), item('chan', '2', '1', false)]);
+    await waitFor(() => c.texts().length === 2, 'items 1 and 2');
+    // The sequencer holds item 4 for message_wait, then lets it go: the connection sees the gap.
+    await publish(gripd.publishUrl, [item('chan', '4', '3', false)]);
+    await waitFor(() => gripLasts().length === 1, 'a request carrying Grip-Last');
+    const req = backend.requests.find((r) => r.headers['grip-last'] !== undefined)!;
+    assert.equal(req.headers['grip-last'], 'chan; last-id=2');
+    assert.equal(req.headers['connection-id'], cid);
+    assert.equal(req.body, '', 'an empty WebSocket-over-HTTP request');
+    await waitFor(() => c.texts().length === 4, 'the resent items');
+    // The connection is up to date through 4: item 5 goes straight out, no new request.
+    await publish(gripd.publishUrl, [item('chan', '5', '4', false)]);
+    await waitFor(() => c.texts().length === 5, 'item 5');
+    assert.deepEqual(c.texts(), ['m1', 'm2', 'm3', 'm4', 'm5']);
+    assert.equal(gripLasts().length, 1);
+    c.ws.close();
+    await c.closed;
+  });
+
+  test('reliable: with no-seq the gap is seen at once', async () => {
+    const before = gripLasts().length;
+    const c = connect(`${wsUrl}/rel2`);
+    await c.opened;
+    await waitFor(() => backend.requests.some((r) => r.url === '/rel2'), 'OPEN');
+    await publish(gripd.publishUrl, [item('chan2', '1', '0', true), item('chan2', '2', '1', true), item('chan2', '4', '3', true)]);
+    await waitFor(() => gripLasts().length === before + 1, 'a request carrying Grip-Last');
+    assert.equal(gripLasts().at(-1), 'chan2; last-id=2');
+    await waitFor(() => c.texts().length === 4, 'the resent items');
+    assert.deepEqual(c.texts(), ['m1', 'm2', 'm3', 'm4']);
+    c.ws.close();
+    await c.closed;
+  });
+
+  test('reliable: a subscription without prev-id keeps Pushpin behaviour (gap items delivered, no request)', async () => {
+    const before = gripLasts().length;
+    const c = connect(`${wsUrl}/plain`);
+    await c.opened;
+    await waitFor(() => backend.requests.some((r) => r.url === '/plain'), 'OPEN');
+    await publish(gripd.publishUrl, [item('plain', '1', '0', true), item('plain', '2', '1', true), item('plain', '4', '3', true)]);
+    await waitFor(() => c.texts().length === 3, 'three items');
+    assert.deepEqual(c.texts(), ['m1', 'm2', 'm4']);
+    assert.equal(gripLasts().length, before);
+    c.ws.close();
+    await c.closed;
+  });
+});
