@@ -14,6 +14,7 @@ import { postGoneLink, rawHeaderPairs } from './response-hold.js';
 import { applyCorsHeaders } from '../grip/cors.js';
 import type { WheelEntry } from './timer-wheel.js';
 import { LAST_CHUNK, encodeChunk, formatStreamHead, isUnsafeHeader } from './wire.js';
+import { releaseHttpParser } from '../proxy/listeners.js';
 
 /** Items queued while a next link is being fetched; more are dropped (as Pushpin's PUBLISH_QUEUE_MAX). */
 export const PUBLISH_QUEUE_MAX = 100;
@@ -133,6 +134,9 @@ export class StreamHold implements Held {
       const head = formatStreamHead(resp, !this.chunked);
       const body = this.frame(resp.body);
       this.sock.write(body.length > 0 ? Buffer.concat([head, body]) : head);
+      // From here on the connection is ours alone: node:http's parser and per-connection
+      // state would only cost memory for as long as the stream is held.
+      releaseHttpParser(this.h.req, this.h.res);
     } else {
       const flat: string[] = [];
       for (const [n, v] of resp.headers) {

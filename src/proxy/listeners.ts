@@ -4,10 +4,11 @@
  * (header block size), client_maxconn (across all listeners) and the header timeout.
  */
 import cluster from 'node:cluster';
+import { createRequire } from 'node:module';
 import { chmodSync, existsSync, lstatSync, unlinkSync, watch, type FSWatcher } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
 import type { Config, ListenAddress } from '../config/types.js';
 import type { Logger } from '../log/index.js';
 import { NO_METRICS, type Metrics } from '../metrics/metrics.js';
@@ -47,6 +48,90 @@ export function hasDuplicateHost(raw: readonly string[]): boolean {
     }
   }
   return false;
+}
+
+/** The parts of node:http's per-connection parser that releaseHttpParser touches. */
+interface NodeHttpParser {
+  incoming?: unknown;
+  _consumed?: boolean;
+  unconsume?: () => void;
+}
+
+/** node:http's own parser release (the one it runs on Upgrade); undefined if Node stops exporting it. */
+const freeParser = (createRequire(import.meta.url)('_http_common') as { freeParser?: unknown }).freeParser as
+  ((parser: NodeHttpParser, req: IncomingMessage | null, socket: Socket) => void) | undefined;
+
+/**
+ * Sockets handed over by releaseHttpParser and still open. node:http's connection list
+ * (closeAllConnections) no longer sees them, so close() ends them itself after the grace.
+ */
+const releasedSockets = new Set<Socket>();
+
+// Shared listeners (no per-connection closures) for a released socket.
+function forgetReleased(this: Socket): void {
+  releasedSockets.delete(this);
+}
+function discardInput(): void {
+  // A held stream reads nothing more from its client.
+}
+function endOnClientEnd(this: Socket): void {
+  // As node:http does on a client FIN (without httpAllowHalfOpen): finish our side too.
+  this.end();
+}
+function destroyOnError(this: Socket): void {
+  this.destroy();
+}
+
+/** node:http's per-connection listeners (named functions or `bound` ones) that go with the parser. */
+const PARSER_LISTENERS: ReadonlyArray<[event: string, name: string]> = [
+  ['data', 'bound socketOnData'], ['end', 'bound socketOnEnd'], ['close', 'bound socketOnClose'],
+  ['drain', 'bound socketOnDrain'], ['error', 'socketOnError'], ['resume', 'onSocketResume'], ['pause', 'onSocketPause'],
+];
+
+/**
+ * Detaches a client connection from node:http once gripd writes to it directly for the
+ * rest of its life (a raw-written stream hold): frees the HTTP parser (native state of
+ * about 2 KB) and node:http's per-connection listeners and closures, as node:http itself
+ * does on an Upgrade. Afterwards the socket's input is discarded, a client FIN ends the
+ * connection, an error destroys it, and `res` still emits 'close' when the socket closes
+ * (its socket stays assigned, nothing more may be written through it).
+ *
+ * Only done when it is safe: `req` is the request the parser last read, complete (no body
+ * still arriving, no pipelined request started), and `res` owns the socket. Returns false
+ * (changing nothing) otherwise, or when this Node version's internals do not look as
+ * expected. Trusts that the caller never writes through `res` again.
+ */
+export function releaseHttpParser(req: IncomingMessage, res: ServerResponse): boolean {
+  const socket = res.socket;
+  if (freeParser === undefined || socket === null || socket.destroyed) return false;
+  const s = socket as Socket & { parser?: NodeHttpParser | null; _httpMessage?: unknown };
+  const parser = s.parser;
+  if (parser === undefined || parser === null || parser.incoming !== req || !req.complete || s._httpMessage !== res) return false;
+  const found: Array<[string, (...args: unknown[]) => void]> = [];
+  for (const [event, name] of PARSER_LISTENERS) {
+    const fn = s.listeners(event).find((l) => l.name === name);
+    if (fn !== undefined) found.push([event, fn as (...args: unknown[]) => void]);
+    else if (event !== 'resume' && event !== 'pause') return false;
+  }
+  for (const [event, fn] of found) s.removeListener(event, fn);
+  if (parser._consumed === true) parser.unconsume?.();
+  parser._consumed = false;
+  freeParser(parser, req, s);
+  // node:http wraps these three while a parser is attached (they unconsume it).
+  s.on = Socket.prototype.on;
+  s.addListener = Socket.prototype.addListener;
+  s.prependListener = Socket.prototype.prependListener;
+  s.on('data', discardInput);
+  s.on('end', endOnClientEnd);
+  s.on('error', destroyOnError);
+  s.once('close', forgetReleased);
+  releasedSockets.add(s);
+  s.resume();
+  // What is left of node:http's per-connection state is only reachable through these.
+  const r = res as ServerResponse & { _onPendingData?: unknown };
+  r._onPendingData = discardInput;
+  for (const l of res.listeners('finish')) if (l.name === 'bound resOnFinish') res.removeListener('finish', l as () => void);
+  return true;
 }
 
 /** Replies to requests Node's parser rejects, without reaching the proxy. */
@@ -228,7 +313,12 @@ export async function startListeners(
       watcher?.close();
       const closed = Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
       for (const s of servers) s.closeIdleConnections();
-      const timer = setTimeout(() => { for (const s of servers) s.closeAllConnections(); }, graceMs);
+      const timer = setTimeout(() => {
+        for (const s of servers) s.closeAllConnections();
+        for (const sock of [...releasedSockets]) {
+          if (servers.includes((sock as Socket & { server?: unknown }).server as http.Server)) sock.destroy();
+        }
+      }, graceMs);
       timer.unref();
       await closed;
       clearTimeout(timer);
