@@ -82,6 +82,9 @@ export interface SoakReport {
   /** Items a connection saw twice or out of order / items it never saw. */
   duplicates: number;
   gaps: number;
+  /** Gaps by connection kind, and the first few gaps seen. */
+  gapsByKind: Record<Kind, number>;
+  gapSamples: string[];
   /** Open connections that had not reached the last published id at the end. */
   behindAtEnd: number;
   /** Errors other than the above (failed connects, bad statuses, unexpected closes). */
@@ -90,6 +93,8 @@ export interface SoakReport {
   errorSamples: string[];
   /** gripd RSS samples: seconds since publishing started, MiB. */
   rss: Array<{ t: number; mib: number }>;
+  /** gripd CPU time consumed (user + system, seconds) at each sample. */
+  cpu: Array<{ t: number; sec: number }>;
   rssAfterWarmupMib: number;
   rssEndMib: number;
   rssGrowthPct: number;
@@ -101,7 +106,7 @@ export interface SoakReport {
 // ---------------------------------------------------------------------------------------
 // Wire protocol between the parent and the client workers.
 
-type Kind = 'lp' | 'stream' | 'sse';
+export type Kind = 'lp' | 'stream' | 'sse';
 interface ConnSpec { kind: Kind; ch: string }
 type ToWorker =
   | { cmd: 'start'; port: number; localAddress: string; conns: ConnSpec[]; churnPerSec: number; connectDeadlineMs: number }
@@ -110,7 +115,7 @@ type ToWorker =
   | { cmd: 'exit' };
 type FromWorker =
   | { type: 'connected'; ok: number; failed: number }
-  | { type: 'final'; delivered: number; duplicates: number; gaps: number; behind: number; errors: number; samples: string[]; open: number; churned: number };
+  | { type: 'final'; delivered: number; duplicates: number; gaps: number; gapsByKind: Record<Kind, number>; gapSamples: string[]; behind: number; errors: number; samples: string[]; open: number; churned: number };
 
 /** Longest buffered response head or unparsed body tail per connection (bounds worker memory). */
 const MAX_CLIENT_BUFFER = 65_536;
@@ -132,6 +137,8 @@ interface Conn {
   bodyLeft: number;
   closing: boolean;
   established: boolean;
+  /** When the connection was opened (ms since epoch), for gap reports. */
+  openedAt: number;
 }
 
 function runWorker(): void {
@@ -140,6 +147,8 @@ function runWorker(): void {
   const conns = new Set<Conn>();
   let delivered = 0; let duplicates = 0; let gaps = 0; let errors = 0; let churned = 0;
   const samples: string[] = [];
+  const gapSamples: string[] = [];
+  const gapsByKind: Record<Kind, number> = { lp: 0, stream: 0, sse: 0 };
   let churnTimer: NodeJS.Timeout | undefined;
   let churnAcc = 0;
   let churnPerSec = 0;
@@ -169,7 +178,12 @@ function runWorker(): void {
       } else {
         if (id === c.expected) delivered++;
         else if (id < c.expected) duplicates++;
-        else { gaps += id - c.expected; delivered++; }
+        else {
+          gaps += id - c.expected;
+          gapsByKind[c.spec.kind] += id - c.expected;
+          delivered++;
+          if (gapSamples.length < MAX_ERROR_SAMPLES) gapSamples.push(`${c.spec.kind} ${c.spec.ch}: expected ${c.expected}, got ${id} (${Date.now() - c.openedAt} ms after connect)`);
+        }
         if (id >= c.expected) c.expected = id + 1;
       }
       i = end + 1;
@@ -218,7 +232,7 @@ function runWorker(): void {
 
   const open = (spec: ConnSpec, done?: (ok: boolean) => void): void => {
     const sock = net.connect({ host: '127.0.0.1', port, localAddress });
-    const c: Conn = { spec, sock, expected: undefined, buf: '', bodyLeft: -1, closing: false, established: false };
+    const c: Conn = { spec, sock, expected: undefined, buf: '', bodyLeft: -1, closing: false, established: false, openedAt: Date.now() };
     conns.add(c);
     sock.setEncoding('latin1');
     let settled = false;
@@ -297,10 +311,12 @@ function runWorker(): void {
           const last = m.lastIds[c.spec.ch] ?? 0;
           if (c.expected !== last + 1) {
             behind++;
-            if (samples.length < MAX_ERROR_SAMPLES) samples.push(`${c.spec.kind} ${c.spec.ch}: at ${c.expected === undefined ? 'no baseline' : c.expected - 1}, last published ${last}`);
+            if (samples.length < MAX_ERROR_SAMPLES) {
+              samples.push(`${c.spec.kind} ${c.spec.ch}: at ${c.expected === undefined ? 'no baseline' : c.expected - 1}, last published ${last}; opened ${Date.now() - c.openedAt} ms ago, head ${c.established ? 'received' : 'not received'}, ${c.buf.length} bytes buffered`);
+            }
           }
         }
-        send({ type: 'final', delivered, duplicates, gaps, behind, errors, samples, open: conns.size, churned });
+        send({ type: 'final', delivered, duplicates, gaps, gapsByKind, gapSamples, behind, errors, samples, open: conns.size, churned });
         break;
       }
       case 'exit':
@@ -435,7 +451,7 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
   const workers: ChildProcess[] = [];
   const report: SoakReport = {
     ok: false, failures, options: o, connected: 0, openAtEnd: 0, churned: 0, publishes: 0, itemsPublished: 0,
-    delivered: 0, duplicates: 0, gaps: 0, behindAtEnd: 0, unexpectedErrors: 0, errorSamples: [], rss: [],
+    delivered: 0, duplicates: 0, gaps: 0, gapsByKind: { lp: 0, stream: 0, sse: 0 }, gapSamples: [], behindAtEnd: 0, unexpectedErrors: 0, errorSamples: [], rss: [], cpu: [],
     rssAfterWarmupMib: 0, rssEndMib: 0, rssGrowthPct: 0, backendRequests: 0, nextLinks: 0,
   };
   try {
@@ -513,6 +529,7 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
       if (now >= nextSample) {
         const s = gripd.sample();
         report.rss.push({ t: Math.round((now - start) / 1000), mib: mib(s.rssBytes) });
+        report.cpu.push({ t: Math.round((now - start) / 1000), sec: Math.round(s.cpuSec * 10) / 10 });
         nextSample += o.sampleMs;
         if (report.rss.length % 12 === 0) log(`t=${Math.round((now - start) / 1000)}s rss=${mib(s.rssBytes)} MiB publishes=${report.publishes}`);
       }
@@ -541,6 +558,8 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
       report.delivered += f.delivered; report.duplicates += f.duplicates; report.gaps += f.gaps;
       report.behindAtEnd += f.behind; report.unexpectedErrors += f.errors; report.openAtEnd += f.open;
       report.churned += f.churned;
+      for (const k of ['lp', 'stream', 'sse'] as const) report.gapsByKind[k] += f.gapsByKind[k];
+      for (const e of f.gapSamples) if (report.gapSamples.length < MAX_ERROR_SAMPLES) report.gapSamples.push(e);
       for (const e of f.samples) if (report.errorSamples.length < MAX_ERROR_SAMPLES * 2) report.errorSamples.push(e);
     }
     report.unexpectedErrors += publishErrors;
@@ -633,10 +652,12 @@ async function main(): Promise<void> {
       `soak: ${o.connections} connections (lp ${o.mix.lp} / stream ${o.mix.stream} / sse ${o.mix.sse}), ${o.durationS} s, churn ${o.churnPctPerMin}%/min, ${o.clients} client processes`,
       `connected ${r.connected}, open at end ${r.openAtEnd}, churned ${r.churned}`,
       `publishes ${r.publishes}, items published ${r.itemsPublished}, delivered ${r.delivered}`,
-      `duplicates/reordered ${r.duplicates}, gaps ${r.gaps}, behind at end ${r.behindAtEnd}, unexpected errors ${r.unexpectedErrors}`,
+      `duplicates/reordered ${r.duplicates}, gaps ${r.gaps} (lp ${r.gapsByKind.lp}, stream ${r.gapsByKind.stream}, sse ${r.gapsByKind.sse}), behind at end ${r.behindAtEnd}, unexpected errors ${r.unexpectedErrors}`,
       `backend requests ${r.backendRequests} (next links ${r.nextLinks})`,
       `RSS MiB after warm-up ${r.rssAfterWarmupMib}, end ${r.rssEndMib}, growth ${r.rssGrowthPct}% (limit ${o.rssMaxGrowthPct}%)`,
       `RSS curve (s:MiB): ${curve}`,
+      `gripd CPU: ${r.cpu.length > 1 ? Math.round(((r.cpu[r.cpu.length - 1]!.sec - r.cpu[0]!.sec) / Math.max(1, r.cpu[r.cpu.length - 1]!.t - r.cpu[0]!.t)) * 100) : 0}% of one core on average`,
+      ...(r.gapSamples.length > 0 ? ['gap samples:', ...r.gapSamples.map((e) => `  ${e}`)] : []),
       ...(r.errorSamples.length > 0 ? ['error samples:', ...r.errorSamples.map((e) => `  ${e}`)] : []),
       r.ok ? 'PASS' : `FAIL: ${r.failures.join('; ')}`,
     ].join('\n') + '\n');
