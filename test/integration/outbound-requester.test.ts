@@ -47,11 +47,12 @@ describe('outbound requester', () => {
     return list.length > 1 ? list.shift()! : list[0]!;
   };
 
-  function requester() {
+  /** `null`: leave the policy to createRequester's default (the internal ranges). */
+  function requester(policy: ReturnType<typeof createOutboundPolicy> | null = TEST_POLICY) {
     const sink = new Writable({ write(chunk, _enc, cb) { logLines.push(String(chunk)); cb(); } });
     const logger = createLogger({ level: 3, json: false, destination: sink });
     return createRequester({
-      pools, signers: {} as SignerCache, logger, outboundPolicy: TEST_POLICY, lookup,
+      pools, signers: {} as SignerCache, logger, lookup, ...(policy !== null ? { outboundPolicy: policy } : {}),
       testHandler: async () => ({ status: 200, reason: 'OK', headers: [], body: Buffer.from('test') }),
     });
   }
@@ -139,6 +140,21 @@ describe('outbound requester', () => {
     const t = { ...target(backend.port, true, 'backend-b.test'), hostHeader: 'app.example' };
     const r = await requester().request(route(t), GET);
     assert.equal(r.body.toString(), 'seen /next host=app.example\n');
+  });
+
+  test('outbound: with the default policy, loopback in any URL spelling is refused without a lookup', async () => {
+    lookups.length = 0;
+    const untrusted = route(target(backend.port, true));
+    const before = backend.requests.length;
+    for (const host of ['127.0.0.1', '[::1]', '[::ffff:127.0.0.1]', '0x7f000001', '127.1', '[::]', '0.0.0.0']) {
+      await assert.rejects(
+        requester(null).request(untrusted, GET, { url: `http://${host}:${backend.port}/x` }),
+        (e: Error & { code?: string }) => e.code === OUTBOUND_POLICY_DENIED,
+        host,
+      );
+    }
+    assert.equal(backend.requests.length, before);
+    assert.deepEqual(lookups, []);
   });
 
   test('outbound: a resolver failure is a connect failure, not a crash', async () => {
