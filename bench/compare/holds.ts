@@ -52,7 +52,7 @@ export interface HoldsCase {
   lanes: number;
   windowSec: number;
   busy?: string;
-  runs: Array<{ answered: number; completed: number; refused: number; holdsPerSec: number; cpuSec: number; holdsPerCpuSec: number; late: number }>;
+  runs: Array<{ answered: number; completed: number; refused: number; holdsPerSec: number; cpuSec: number; holdsPerCpuSec: number; late: number; benchCpuCores: number }>;
   median: { holdsPerSec: number; holdsPerCpuSec: number; completedPct: number };
   error?: string;
 }
@@ -87,6 +87,8 @@ async function oneRun(o: BenchOptions, server: ProxyServer, backend: HoldBackend
   let next = 0;
   const start = Date.now();
   const cpu0 = server.sample().cpuSec;
+  // This process is the clients and the backend: its CPU shows when it, not the proxy, limits the rate.
+  const own0 = process.cpuUsage();
   try {
     await Promise.all(Array.from({ length: o.connections }, async (_, lane) => {
       while (Date.now() - start < windowMs && next < maxHolds) {
@@ -111,6 +113,8 @@ async function oneRun(o: BenchOptions, server: ProxyServer, backend: HoldBackend
     }));
     const windowSec = (Date.now() - start) / 1000;
     const cpuSec = server.sample().cpuSec - cpu0;
+    const own = process.cpuUsage(own0);
+    const benchCpuCores = (own.user + own.system) / 1e6 / windowSec;
     // Verify: one item per answered channel; count the clients that get it.
     for (let i = 0; i < answered.length; i += VERIFY_BATCH) {
       const items: PublishItemJson[] = answered.slice(i, i + VERIFY_BATCH).map((channel) => ({ channel, formats: { 'http-response': { body: '@held\n' } } }));
@@ -135,7 +139,7 @@ async function oneRun(o: BenchOptions, server: ProxyServer, backend: HoldBackend
     }
     if (missing.length > 0) await sleep(1000);
     const late = delivered() - completed;
-    return { answered: answered.length, completed, refused, holdsPerSec: completed / windowSec, cpuSec, holdsPerCpuSec: completed / cpuSec, late };
+    return { answered: answered.length, completed, refused, holdsPerSec: completed / windowSec, cpuSec, holdsPerCpuSec: completed / cpuSec, late, benchCpuCores };
   } finally {
     for (const c of clients.values()) c.sock.destroy();
   }
@@ -173,12 +177,12 @@ export async function runHolds(o: BenchOptions): Promise<ScenarioResult> {
   }
   const rows = cases.map((c) => [
     c.server, String(c.lanes), fmt(c.median.holdsPerSec), c.runs.map((r) => fmt(r.holdsPerSec)).join(' / '), fmt(c.median.holdsPerCpuSec),
-    fmt(c.median.completedPct, 1), c.runs.map((r) => `${r.late}/${r.refused}`).join(' '),
+    fmt(c.median.completedPct, 1), c.runs.map((r) => `${r.late}/${r.refused}`).join(' '), fmt(median(c.runs.map((r) => r.cpuSec / c.windowSec)), 2), fmt(median(c.runs.map((r) => r.benchCpuCores)), 2),
     [c.error, c.busy ? `busy: ${c.busy}` : undefined].filter(Boolean).join('; '),
   ]);
   const lines = [
     `new long-poll holds/s: ${o.connections} lanes, each opening a new connection and a hold on its own channel (Grip-Timeout ${HOLD_TIMEOUT_SEC}) as soon as the backend answered its previous one; ${o.holdsWindowSec} s window (≤ ${o.quick ? 3000 : MAX_HOLDS_PER_RUN} holds); a hold counts once its client received a publish sent right after the window; median of ${o.runs} run(s)`,
-    formatTable(['server', 'lanes', 'holds/s', 'runs', 'holds/CPU-s', 'completed %', 'late/refused', 'note'], rows),
+    formatTable(['server', 'lanes', 'holds/s', 'runs', 'holds/CPU-s', 'completed %', 'late/refused', 'server cores', 'bench cores', 'note'], rows),
   ];
   const g = cases.find((c) => c.server === 'gripd');
   const p = cases.find((c) => c.server.startsWith('pushpin'));
