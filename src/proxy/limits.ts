@@ -32,6 +32,13 @@ export const MAX_TEST_HANDLER_BODY = 100_000;
  */
 export const CLIENT_HEADERS_TIMEOUT_MS = 30_000;
 
+/**
+ * Most header fields in one client request (Pushpin's HEADERS_MAX). Node would keep
+ * parsing past it and silently drop the rest, so a request over the limit is refused with
+ * 400 instead of being forwarded without some of its headers.
+ */
+export const MAX_CLIENT_HEADERS = 64;
+
 /** Idle time after which a kept-alive client connection is closed. */
 export const CLIENT_KEEP_ALIVE_TIMEOUT_MS = 60_000;
 

@@ -14,7 +14,7 @@ import type { Logger } from '../log/index.js';
 import { NO_METRICS, type Metrics } from '../metrics/metrics.js';
 import { CertStore } from './tls-certs.js';
 import {
-  CERT_RELOAD_DEBOUNCE_MS, CLIENT_HEADERS_TIMEOUT_MS, CLIENT_KEEP_ALIVE_TIMEOUT_MS, CLIENT_TIMEOUT_CHECK_INTERVAL_MS,
+  CERT_RELOAD_DEBOUNCE_MS, CLIENT_HEADERS_TIMEOUT_MS, CLIENT_KEEP_ALIVE_TIMEOUT_MS, CLIENT_TIMEOUT_CHECK_INTERVAL_MS, MAX_CLIENT_HEADERS,
 } from './limits.js';
 
 /** Shortest interval between two "connection refused: client_maxconn" warnings. */
@@ -202,10 +202,13 @@ export async function startListeners(
   const setup = (server: http.Server, ssl: boolean): void => {
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       metrics.requestReceived();
-      if (hasDuplicateHost(req.rawHeaders)) {
+      const tooMany = req.rawHeaders.length > 2 * MAX_CLIENT_HEADERS;
+      if (tooMany || hasDuplicateHost(req.rawHeaders)) {
         // RFC 9112 3.2: two Host headers make the target ambiguous (gripd could route on
         // one while the backend reads the other), so the request is refused outright.
-        if (logger.isLevelEnabled('debug')) logger.debug('proxy: bad client request: more than one Host header');
+        if (logger.isLevelEnabled('debug')) {
+          logger.debug(tooMany ? `proxy: bad client request: more than ${MAX_CLIENT_HEADERS} headers` : 'proxy: bad client request: more than one Host header');
+        }
         res.shouldKeepAlive = false;
         res.writeHead(400, 'Bad Request', { 'Content-Length': 0, Connection: 'close' });
         res.end();

@@ -79,6 +79,17 @@ describe('hardening: client limits', () => {
     assert.equal((await get(`${g.url}/x`)).body, 'ok 0');
   });
 
+  test('limit MAX_CLIENT_HEADERS (64, as Pushpin): 65 header fields are a 400 and never reach the backend (regression: Node dropped fields past its own count silently)', async () => {
+    const before = backend.requests.length;
+    const fields = (n: number): string => Array.from({ length: n }, (_, i) => `x-h${i}: v`).join('\r\n');
+    const over = await rawRequest(g.httpPort, `GET /over HTTP/1.1\r\nHost: a\r\n${fields(64)}\r\n\r\n`);
+    assert.match(over.text, /^HTTP\/1\.1 400 /);
+    assert.equal(backend.requests.length, before);
+    const at = await rawRequest(g.httpPort, `GET /at HTTP/1.1\r\nHost: a\r\n${fields(63)}\r\nConnection: close\r\n\r\n`.replace(`x-h62: v\r\n`, ''));
+    assert.match(at.text, /^HTTP\/1\.1 200 /);
+    assert.equal((await get(`${g.url}/x`)).body, 'ok 0');
+  });
+
   test('limit header count: many small headers are bounded by client_buffer_size (431)', async () => {
     const headers = Array.from({ length: 1500 }, (_, i) => `h${i}: v`).join('\r\n');
     const r = await rawRequest(g.httpPort, `GET /many HTTP/1.1\r\nHost: a\r\n${headers}\r\n\r\n`);
