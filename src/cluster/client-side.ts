@@ -13,6 +13,7 @@ import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
 import { startProxy, type ProxyHandle } from '../proxy/index.js';
 import type { BackendRequester } from '../proxy/types.js';
+import { attachStatsHooks } from '../zmq/stats-hooks.js';
 import { parseRoutesText, resolveRouteFiles, RouteTable, watchRoutesFile } from '../routes/index.js';
 
 /** How long shutdown waits for in-flight proxied requests before closing them. */
@@ -77,6 +78,18 @@ export async function startClientSide(opts: ClientSideOptions): Promise<ClientSi
     throw err;
   }
   requester = proxy.requester;
+  if (config.handler.statsSpec !== '') {
+    // Connections and activity for the stats socket (sent only while someone listens).
+    let idsOf: RouteTable | undefined;
+    let hasIds = false;
+    attachStatsHooks(proxy.servers, handler, (q) => table.resolve(q), () => {
+      if (idsOf !== table) {
+        idsOf = table;
+        hasIds = table.routes.some((r) => r.idExplicit);
+      }
+      return hasIds;
+    }, `gripd-proxy_${process.pid}`);
+  }
 
   let stopping: Promise<void> | undefined;
   return {

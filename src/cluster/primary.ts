@@ -31,6 +31,7 @@ import { CommandError } from '../zmq/command.js';
 import { startAggregateMetricsServer } from './metrics.js';
 import { isToPrimary, type ToPrimary, type ToWorker, type WorkerCounters, type WorkerLogOptions, type WorkerRequest } from './protocol.js';
 import { startPublishSide, type PublishSideTarget } from './publish-side.js';
+import { largestBlocks, type StatsEvent } from '../zmq/stats.js';
 
 /** The worker entry script (compiled next to this file). */
 const WORKER_MAIN = fileURLToPath(new URL('./worker-main.js', import.meta.url));
@@ -106,6 +107,8 @@ export class WorkerPool extends EventEmitter<PoolEvents> implements PublishSideT
   private readonly statsAnnounced = new Set<string>();
   /** Subscribe/unsubscribe as the stats reporter should see them (after counts arrive). */
   readonly statsEvents = new EventEmitter<PoolEvents>();
+  /** The stats reporter's listeners: workers' stats events, and `received` for every publish. */
+  readonly statsListeners: Array<(ev: StatsEvent) => void> = [];
 
   constructor(
     private config: Config,
@@ -185,6 +188,12 @@ export class WorkerPool extends EventEmitter<PoolEvents> implements PublishSideT
   publish(items: PublishItem[]): void {
     if (this.stopping || items.length === 0) return;
     this.itemsPublished += items.length;
+    if (this.statsListeners.length > 0) {
+      const bs = this.config.handler.messageBlockSize;
+      let blocks = -1;
+      if (bs > 0) for (const item of items) blocks = Math.max(0, blocks) + Math.max(0, largestBlocks(item, bs));
+      for (const l of this.statsListeners) l({ e: 'received', count: items.length, blocks });
+    }
     const data = v8.serialize(items);
     const msg: ToWorker = { t: 'publish', data };
     for (const s of this.slots) {
@@ -341,6 +350,9 @@ export class WorkerPool extends EventEmitter<PoolEvents> implements PublishSideT
         break;
       case 'counters':
         this.fold(slot, m.counters);
+        break;
+      case 'stats':
+        for (const ev of m.events) for (const l of this.statsListeners) l(ev);
         break;
       case 'reply': {
         const p = this.pending.get(m.id);
@@ -503,6 +515,11 @@ export async function startPrimary(opts: StartOptions): Promise<GripdApp> {
     subscriberCount: (ch: string) => pool.subscriberCount(ch),
     on: (e: 'subscribe' | 'unsubscribe', l: (channel: string) => void) => pool.statsEvents.on(e, l),
     off: (e: 'subscribe' | 'unsubscribe', l: (channel: string) => void) => pool.statsEvents.off(e, l),
+    onStats: (l: (ev: StatsEvent) => void) => { pool.statsListeners.push(l); },
+    offStats: (l: (ev: StatsEvent) => void) => {
+      const i = pool.statsListeners.indexOf(l);
+      if (i >= 0) pool.statsListeners.splice(i, 1);
+    },
   };
 
   const publish = await startPublishSide({ config, logger, metrics, target: pool, subscriptions: pool, stats: statsView });

@@ -7,6 +7,7 @@
 import type { Config } from '../config/types.js';
 import type { WsMessageFormat } from '../grip/types.js';
 import type { HandlerCounters } from '../handler/handler.js';
+import type { StatsEvent } from '../zmq/stats.js';
 
 /** How the worker should build its logger (the same as the CLI's). */
 export interface WorkerLogOptions {
@@ -51,6 +52,8 @@ export type ToPrimary =
   /** Subscriber counts per channel: [channel, response, stream]. Sent only when stats are on. */
   | { t: 'counts'; list: Array<[string, number, number]> }
   | { t: 'counters'; counters: WorkerCounters }
+  /** Stats events (connections, activity, per-publish messages), batched. Sent only when stats are on. */
+  | { t: 'stats'; events: StatsEvent[] }
   | { t: 'reply'; id: number; ok: true; value?: unknown }
   | { t: 'reply'; id: number; ok: false; condition?: string; error: string };
 

@@ -19,11 +19,16 @@ import { createLogger, type Logger } from '../log/index.js';
 import { NO_METRICS, PrometheusMetrics, type Metrics } from '../metrics/index.js';
 import { CommandError } from '../zmq/command.js';
 import { MAX_SUBS_PER_REFRESH } from '../zmq/stats-reporter.js';
+import type { StatsEvent } from '../zmq/stats.js';
 import { startClientSide, type ClientSide } from './client-side.js';
 import { isToWorker, type ToPrimary, type ToWorker, type WorkerCounters, type WorkerRequest } from './protocol.js';
 
 /** How often counters go to the primary (stats reports and Prometheus read them). */
 export const COUNTER_SYNC_MS = 1000;
+/** Longest delay of a stats event on its way to the primary (below Pushpin's 100 ms activity batching). */
+export const STATS_SYNC_MS = 20;
+/** Stats events per IPC message at most; bounds one message. */
+export const MAX_STATS_BATCH = 5_000;
 /**
  * Longest interval between two reports of subscriber counts per channel (stats on only).
  * Shorter when stats_subscription_ttl asks for it: half the TTL, at least 1 s.
@@ -78,6 +83,7 @@ async function start(m: Extract<ToWorker, { t: 'start' }>): Promise<void> {
     }
   });
   handler.on('unsubscribe', (channel) => send({ t: 'unsub', channel }));
+  if (statsOn) forwardStats(handler);
   const sync = setInterval(() => send({ t: 'counters', counters: counters() }), COUNTER_SYNC_MS);
   sync.unref();
   timers.push(sync);
@@ -95,6 +101,25 @@ async function start(m: Extract<ToWorker, { t: 'start' }>): Promise<void> {
     timers.push(countsTimer);
   }
   send({ t: 'ready', pid: process.pid });
+}
+
+/** Stats events go to the primary's stats socket in batches, every STATS_SYNC_MS at most. */
+function forwardStats(handler: ClientSide['handler']): void {
+  let batch: StatsEvent[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  const flush = (): void => {
+    timer = undefined;
+    const events = batch;
+    batch = [];
+    if (events.length > 0) send({ t: 'stats', events });
+  };
+  handler.onStats((ev) => {
+    // The primary counts what its inputs receive itself.
+    if (ev.e === 'received') return;
+    batch.push(ev);
+    if (batch.length >= MAX_STATS_BATCH) flush();
+    else timer ??= setTimeout(flush, STATS_SYNC_MS);
+  });
 }
 
 async function answer(id: number, op: WorkerRequest): Promise<void> {

@@ -22,6 +22,7 @@ import { encodeChunk } from './wire.js';
 import { createDeliveryLimiter, deliveryWeight, type DeliveryLimiter } from './rate-limit.js';
 import { encodeFrame } from '../websocket/frame.js';
 import type { WsMessageFormat } from '../grip/types.js';
+import { blocksForData, largestBlocks, type StatsEvent } from '../zmq/stats.js';
 
 /**
  * Default cap on bytes queued in one client socket before the subscriber is dropped as
@@ -109,6 +110,8 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
   private readonly linkFetches = new Map<string, Promise<BackendResponse>>();
   /** Subscriptions (hold x channel pairs) across all channels. */
   private subscriptions = 0;
+  /** Stats listeners (src/zmq/stats-reporter.ts); empty = publishes build no stats events. */
+  private readonly statsListeners: Array<(ev: StatsEvent) => void> = [];
   private stopping = false;
   /** message_rate / message_hwm; undefined = no cap (deliveries go straight out). */
   private readonly limiter: DeliveryLimiter | undefined;
@@ -185,6 +188,30 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
         this.metrics.dropped('slow-consumer', 1);
       },
     };
+  }
+
+  /**
+   * Listens to stats events: the handler's own `message` events (one per published item
+   * and transport that reached subscribers) and whatever `emitStats` passes on (the
+   * proxy's connection and activity events). With no listener nothing is built.
+   */
+  onStats(listener: (ev: StatsEvent) => void): void {
+    this.statsListeners.push(listener);
+  }
+
+  offStats(listener: (ev: StatsEvent) => void): void {
+    const i = this.statsListeners.indexOf(listener);
+    if (i >= 0) this.statsListeners.splice(i, 1);
+  }
+
+  /** True when someone listens to stats events (callers skip building them otherwise). */
+  get statsWanted(): boolean {
+    return this.statsListeners.length > 0;
+  }
+
+  /** Passes a stats event to the listeners. */
+  emitStats(ev: StatsEvent): void {
+    for (const l of this.statsListeners) l(ev);
   }
 
   /** Channels with at least one subscriber now. */
@@ -290,6 +317,7 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
       this.turnActive = true;
       setImmediate(this.endTurn);
     }
+    if (this.statsListeners.length > 0) this.statsReceived(items);
     const before = this.counters.deliveries;
     for (const item of items) {
       this.counters.itemsPublished++;
@@ -350,7 +378,31 @@ export class Handler extends EventEmitter<HandlerEvents> implements GripAcceptor
     for (const h of holds) h.update();
   }
 
+  /** The `received` stats event for a publish (count and blocks, as Pushpin's report). */
+  private statsReceived(items: PublishItem[]): void {
+    const bs = this.opts.config.handler.messageBlockSize;
+    let blocks = -1;
+    if (bs > 0) for (const item of items) blocks = Math.max(0, blocks) + Math.max(0, largestBlocks(item, bs));
+    this.emitStats({ e: 'received', count: items.length, blocks });
+  }
+
+  /** One `message` stats event for `count` subscribers of `item` over `transport` (content of `bytes`). */
+  private statsMessage(item: PublishItem, transport: string, count: number, bytes: number): void {
+    if (count === 0) return;
+    const per = blocksForData(item.size !== undefined && item.size >= 0 ? item.size : bytes, this.opts.config.handler.messageBlockSize);
+    this.emitStats({
+      e: 'message', channel: item.channel, transport, count, blocks: per >= 0 ? per * count : -1,
+      ...(item.id !== undefined ? { itemId: item.id } : {}),
+    });
+  }
+
   private deliver(item: PublishItem): void {
+    if (this.statsListeners.length > 0) {
+      const f = item.formats;
+      if (f.httpResponse !== undefined) this.statsMessage(item, 'http-response', this.responseByChannel.get(item.channel)?.size ?? 0, f.httpResponse.body?.length ?? 0);
+      if (f.httpStream !== undefined) this.statsMessage(item, 'http-stream', this.streamByChannel.get(item.channel)?.size ?? 0, f.httpStream.content?.length ?? 0);
+      if (f.wsMessage !== undefined) this.statsMessage(item, 'ws-message', this.wsByChannel.get(item.channel)?.size ?? 0, f.wsMessage.content?.length ?? 0);
+    }
     if (this.limiter !== undefined) {
       this.deliverLimited(item, this.limiter);
       return;

@@ -1,17 +1,19 @@
 /**
- * Feeds the stats PUB socket (`stats_spec`) from the handler's public surface: periodic
- * `report` messages (every `stats_report_interval`) and `sub` messages for channel
- * subscriptions (on change, refreshed within `stats_subscription_ttl`). The framing is
- * src/zmq/stats.ts's; this module only decides what to send and when.
- *
- * Not sent (they need hooks gripd's proxy/handler don't expose yet): per-connection
- * `conn` messages, `activity` (requests received) and per-publish `message` messages.
+ * Feeds the stats PUB socket (`stats_spec`) the way Pushpin's stats manager does:
+ * - `activity` per route and `counts` (requests received), batched over ACTIVITY_BATCH_MS;
+ * - `message` per published item and transport that reached subscribers;
+ * - `conn` per client connection (an HTTP request or a WebSocket) when it opens, again
+ *   within 3/4 of `stats_connection_ttl`, and `unavailable` when it ends; only with
+ *   `stats_connection_send=true`;
+ * - `sub` for channel subscriptions (on change, refreshed within `stats_subscription_ttl`);
+ * - `report` every `stats_report_interval` (none after an empty one until something happens).
+ * The framing is src/zmq/stats.ts's; this module only decides what to send and when.
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log/index.js';
-import { StatsPublisher, type StatsFormat } from './stats.js';
+import { StatsPublisher, type StatsEvent, type StatsFormat } from './stats.js';
 
 /** The part of src/handler's Handler the stats reporter reads (a Handler satisfies it). */
 export interface StatsSource {
@@ -25,6 +27,9 @@ export interface StatsSource {
   off(event: 'subscribe' | 'unsubscribe', listener: (channel: string) => void): unknown;
   channels(): Iterable<string>;
   subscriberCount(channel: string): { response: number; stream: number };
+  /** Client-side stats events (connections, activity, per-publish messages), when the source has them. */
+  onStats?(listener: (ev: StatsEvent) => void): void;
+  offStats?(listener: (ev: StatsEvent) => void): void;
 }
 
 export interface StatsOptions {
@@ -40,14 +45,36 @@ export interface StatsOptions {
 }
 
 export interface StatsReporter {
+  /** Takes one client-side event (also fed from `handler.onStats` when the source has it). */
+  event(ev: StatsEvent): void;
   /** Stops the timers, sends nothing more, closes the socket; idempotent. */
   close(): Promise<void>;
 }
 
-/** How often connection counts are sampled for the report's connection-minutes, in ms. */
+/** Kept for callers that imported it; connection counts now come from conn events. */
 export const CONNECTION_SAMPLE_MS = 1000;
 /** Channels announced per refresh tick at most; bounds the work of one tick. The rest follow on later ticks. */
 export const MAX_SUBS_PER_REFRESH = 100_000;
+/** Activity is collected this long after the first request before it is sent (Pushpin's ACTIVITY_TIMEOUT). */
+export const ACTIVITY_BATCH_MS = 100;
+/** Tick of the connection refresh (Pushpin's REFRESH_INTERVAL): one refresh bucket per tick. */
+export const CONN_REFRESH_TICK_MS = 1000;
+/** Connections tracked at most; bounds the table when clients churn faster than closes arrive. */
+export const MAX_TRACKED_CONNECTIONS = 1_000_000;
+/** Distinct routes in one activity batch at most. */
+export const MAX_ACTIVITY_ROUTES = 10_000;
+
+interface ConnInfo {
+  id: string;
+  route: string;
+  connType: 'http' | 'ws';
+  peerAddress?: string;
+  ssl: boolean;
+  /** Up to when connection-minutes were counted (ms since epoch). */
+  lastReport: number;
+  bucket: number;
+}
+
 
 type Mode = 'response' | 'stream';
 
@@ -66,7 +93,7 @@ async function ensureIpcDir(spec: string): Promise<void> {
 export async function startStats(opts: StatsOptions): Promise<StatsReporter> {
   const { config, handler, logger } = opts;
   const spec = config.handler.statsSpec;
-  if (spec === '') return { close: async () => {} };
+  if (spec === '') return { event: () => {}, close: async () => {} };
   await ensureIpcDir(spec);
   const format: StatsFormat = config.handler.statsFormat;
   const pub = await StatsPublisher.start(spec, format);
@@ -126,45 +153,157 @@ export async function startStats(opts: StatsOptions): Promise<StatsReporter> {
   }, refreshMs);
   refreshTimer.unref();
 
-  // ---- report messages
-  const c = handler.counters;
-  let lastAt = Date.now();
-  let lastReceived = c.itemsPublished;
-  let lastSent = c.deliveries;
-  let connMax = c.heldResponse + c.heldStream;
-  /** Connection-milliseconds accumulated since the last report, sampled every CONNECTION_SAMPLE_MS. */
-  let connMs = 0;
-  let connMsCarry = 0;
-  let lastSampleAt = lastAt;
-  const sample = (): void => {
-    const now = Date.now();
-    const conns = c.heldResponse + c.heldStream;
-    connMs += conns * Math.max(0, now - lastSampleAt);
-    lastSampleAt = now;
-    if (conns > connMax) connMax = conns;
+  // ---- connections (conn messages, and the report's connections/minutes)
+  const connTtlS = Math.max(1, config.global.statsConnectionTtlS);
+  const connSend = config.global.statsConnectionSend;
+  const bucketCount = Math.max(1, Math.floor((connTtlS * 1000 * 3) / 4 / CONN_REFRESH_TICK_MS));
+  const buckets: Array<Set<ConnInfo>> = Array.from({ length: bucketCount }, () => new Set());
+  let bucketAt = 0;
+  let nextBucket = 0;
+  const conns = new Map<string, ConnInfo>();
+  let connMax = 0;
+  let connMinutes = 0;
+  const sendConn = (ci: ConnInfo): void => {
+    if (!connSend) return;
+    pub.send({
+      type: 'conn', from, id: ci.id, connected: true, connType: ci.connType, ssl: ci.ssl, ttl: connTtlS,
+      ...(ci.route !== '' ? { route: ci.route } : {}), ...(ci.peerAddress !== undefined ? { peerAddress: ci.peerAddress } : {}),
+    });
   };
-  const sampleTimer = setInterval(sample, CONNECTION_SAMPLE_MS);
-  sampleTimer.unref();
-  const report = (): void => {
-    sample();
+  /** Counts whole minutes since the connection's last count (Pushpin rounds up: the first one was counted at open). */
+  const countMinutes = (ci: ConnInfo, now: number): void => {
+    const mins = Math.floor((now - ci.lastReport) / 60_000);
+    if (mins > 0) {
+      ci.lastReport += mins * 60_000;
+      connMinutes += mins;
+    }
+  };
+  const onConn = (ev: Extract<StatsEvent, { e: 'conn' }>): void => {
     const now = Date.now();
-    const total = connMs + connMsCarry;
-    const minutes = Math.floor(total / 60_000);
-    connMsCarry = total - minutes * 60_000;
-    connMs = 0;
+    let ci = conns.get(ev.id);
+    const replacing = ci !== undefined;
+    if (ci !== undefined) buckets[ci.bucket]?.delete(ci);
+    else if (conns.size >= MAX_TRACKED_CONNECTIONS) return;
+    ci = {
+      id: ev.id, route: ev.route, connType: ev.connType, ssl: ev.ssl, lastReport: ci?.lastReport ?? now, bucket: nextBucket,
+      ...(ev.peerAddress !== undefined ? { peerAddress: ev.peerAddress } : {}),
+    };
+    nextBucket = (nextBucket + 1) % bucketCount;
+    buckets[ci.bucket]!.add(ci);
+    conns.set(ci.id, ci);
+    if (conns.size > connMax) connMax = conns.size;
+    if (!replacing) connMinutes += 1;
+    touched = true;
+    sendConn(ci);
+  };
+  const onDisconn = (id: string): void => {
+    const ci = conns.get(id);
+    if (ci === undefined) return;
+    conns.delete(id);
+    buckets[ci.bucket]?.delete(ci);
+    countMinutes(ci, Date.now());
+    if (connSend) pub.send({ type: 'conn', from, id, connected: false, ...(ci.route !== '' ? { route: ci.route } : {}) });
+  };
+  const connTimer = setInterval(() => {
+    // One bucket per tick: every connection is refreshed within 3/4 of its TTL.
+    const now = Date.now();
+    const bucket = buckets[bucketAt]!;
+    bucketAt = (bucketAt + 1) % bucketCount;
+    for (const ci of bucket) {
+      countMinutes(ci, now);
+      sendConn(ci);
+    }
+  }, CONN_REFRESH_TICK_MS);
+  connTimer.unref();
+
+  // ---- activity and counts (batched for ACTIVITY_BATCH_MS, as Pushpin)
+  const activity = new Map<string, number>();
+  let requestsReceived = 0;
+  let activityTimer: NodeJS.Timeout | undefined;
+  const flushActivity = (): void => {
+    activityTimer = undefined;
+    for (const [route, count] of activity) pub.send({ type: 'activity', from, count, ...(route !== '' ? { route } : {}) });
+    activity.clear();
+    if (requestsReceived > 0) pub.send({ type: 'counts', from, requestsReceived });
+    requestsReceived = 0;
+  };
+  const onActivity = (route: string, count: number): void => {
+    if (count <= 0) return;
+    if (activity.size < MAX_ACTIVITY_ROUTES || activity.has(route)) activity.set(route, (activity.get(route) ?? 0) + count);
+    requestsReceived += count;
+    activityTimer ??= setTimeout(flushActivity, ACTIVITY_BATCH_MS);
+  };
+
+  // ---- per-publish messages and the report's message counts
+  let sent = 0;
+  let httpResponseSent = 0;
+  let blocksSent = -1;
+  let blocksReceived = -1;
+  const onMessage = (ev: Extract<StatsEvent, { e: 'message' }>): void => {
+    if (ev.count <= 0) return;
+    pub.send({
+      type: 'message', from, channel: ev.channel, count: ev.count, transport: ev.transport,
+      ...(ev.itemId !== undefined ? { itemId: ev.itemId } : {}), ...(ev.blocks >= 0 ? { blocks: ev.blocks } : {}),
+    });
+    sent += ev.count;
+    if (ev.transport === 'http-response') httpResponseSent += ev.count;
+    if (ev.blocks > 0) blocksSent = Math.max(0, blocksSent) + ev.blocks;
+    touched = true;
+  };
+
+  const event = (ev: StatsEvent): void => {
+    if (closed) return;
+    switch (ev.e) {
+      case 'activity': onActivity(ev.route, ev.count); break;
+      case 'message': onMessage(ev); break;
+      case 'conn': onConn(ev); break;
+      case 'disconn': onDisconn(ev.id); break;
+      case 'received':
+        receivedCount += ev.count;
+        if (ev.blocks > 0) blocksReceived = Math.max(0, blocksReceived) + ev.blocks;
+        touched = true;
+        break;
+    }
+  };
+  let receivedCount = 0;
+  /** Something happened since the last report (Pushpin stops reporting once a report came out empty). */
+  let touched = false;
+  let lastEmpty = false;
+  const listen = handler.onStats?.bind(handler);
+  listen?.(event);
+
+  // ---- report messages
+  let lastAt = Date.now();
+  const report = (): void => {
+    const now = Date.now();
+    for (const ci of conns.values()) countMinutes(ci, now);
+    const empty = !touched && connMax === 0 && connMinutes === 0 && receivedCount === 0 && sent === 0;
+    if (empty && lastEmpty) {
+      lastAt = now;
+      return;
+    }
     pub.send({
       type: 'report',
       from,
       connections: connMax,
-      minutes,
-      received: c.itemsPublished - lastReceived,
-      sent: c.deliveries - lastSent,
+      minutes: connMinutes,
+      received: receivedCount,
+      sent,
+      httpResponseSent,
+      ...(blocksReceived >= 0 ? { blocksReceived } : {}),
+      ...(blocksSent >= 0 ? { blocksSent } : {}),
       duration: now - lastAt,
     });
+    lastEmpty = empty;
     lastAt = now;
-    lastReceived = c.itemsPublished;
-    lastSent = c.deliveries;
-    connMax = c.heldResponse + c.heldStream;
+    connMax = conns.size;
+    connMinutes = 0;
+    receivedCount = 0;
+    sent = 0;
+    httpResponseSent = 0;
+    blocksSent = -1;
+    blocksReceived = -1;
+    touched = false;
   };
   const reportTimer = reportMs > 0 ? setInterval(report, reportMs) : undefined;
   reportTimer?.unref();
@@ -172,11 +311,14 @@ export async function startStats(opts: StatsOptions): Promise<StatsReporter> {
   let closed = false;
   logger.debug({ spec, format }, 'stats socket started');
   return {
+    event,
     async close() {
       if (closed) return;
       closed = true;
       clearInterval(refreshTimer);
-      clearInterval(sampleTimer);
+      clearInterval(connTimer);
+      if (activityTimer !== undefined) clearTimeout(activityTimer);
+      handler.offStats?.(event);
       if (reportTimer) clearInterval(reportTimer);
       handler.off('subscribe', onSubscribe);
       handler.off('unsubscribe', onUnsubscribe);

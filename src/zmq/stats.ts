@@ -7,6 +7,7 @@
 import * as zmq from 'zeromq';
 import { encodeTnetstring, type TnetEncodable } from './tnetstring.js';
 import { setupSocket } from './socket-util.js';
+import type { PublishItem } from '../grip/types.js';
 
 export type StatsFormat = 'tnetstring' | 'json';
 
@@ -72,7 +73,36 @@ export interface ReportStats extends StatsCommon {
   duration?: number;
 }
 
-export type StatsPacket = ActivityStats | MessageStats | ConnStats | SubStats | ReportStats;
+/** Requests received instance-wide since the previous counts message (Pushpin's `counts`). */
+export interface CountsStats extends StatsCommon {
+  type: 'counts';
+  requestsReceived: number;
+}
+
+export type StatsPacket = ActivityStats | MessageStats | ConnStats | SubStats | ReportStats | CountsStats;
+
+/**
+ * What the client side (proxy, handler) tells the stats reporter. Plain data, so worker
+ * processes can pass them to the primary over IPC. `route` is the route's explicit id, or ''
+ * when it has none (Pushpin's stats route).
+ */
+export type StatsEvent =
+  /** `count` client requests arrived on `route`. */
+  | { e: 'activity'; route: string; count: number }
+  /** One published item went to `count` subscribers over `transport`; `blocks` is the total, -1 without message_block_size. */
+  | { e: 'message'; channel: string; itemId?: string; transport: string; count: number; blocks: number }
+  /** A client connection (Pushpin: one HTTP request, or one WebSocket) opened. */
+  | { e: 'conn'; id: string; route: string; connType: 'http' | 'ws'; peerAddress?: string; ssl: boolean }
+  /** That connection ended. */
+  | { e: 'disconn'; id: string }
+  /** `count` items were accepted by the publish inputs, `blocks` in all (largest format each; -1: off). */
+  | { e: 'received'; count: number; blocks: number };
+
+/** Pushpin's blocks for `bytes` of content: ceil(bytes / blockSize); -1 when blockSize <= 0 (off). */
+export function blocksForData(bytes: number, blockSize: number): number {
+  if (blockSize <= 0) return -1;
+  return Math.ceil(Math.max(0, bytes) / blockSize);
+}
 
 const nonNeg = (n: number): number => (Number.isFinite(n) && n > 0 ? Math.floor(n) : 0);
 
@@ -127,6 +157,9 @@ export function statsFields(p: StatsPacket): Map<string, string | number | boole
       put('duration', p.duration);
       break;
     }
+    case 'counts':
+      if (p.requestsReceived > 0) m.set('requests-received', Math.floor(p.requestsReceived));
+      break;
   }
   return m;
 }
@@ -147,6 +180,14 @@ export function splitStatsMessage(frame: Buffer): { type: string; format: StatsF
   const tag = frame[sp + 1];
   if (tag !== 0x54 && tag !== 0x4a) return undefined;
   return { type: frame.toString('latin1', 0, sp), format: tag === 0x4a ? 'json' : 'tnetstring', payload: frame.subarray(sp + 2) };
+}
+
+/** Pushpin's blocks of an item: from `size` when given, else the largest format's content. */
+export function largestBlocks(item: PublishItem, blockSize: number): number {
+  if (item.size !== undefined && item.size >= 0) return blocksForData(item.size, blockSize);
+  const f = item.formats;
+  const bytes = Math.max(f.httpResponse?.body?.length ?? 0, f.httpStream?.content?.length ?? 0, f.wsMessage?.content?.length ?? 0);
+  return blocksForData(bytes, blockSize);
 }
 
 /**

@@ -93,9 +93,9 @@ test('startStats: binds stats_spec (creating the ipc directory), reports every i
     sub.connect(spec);
     sub.subscribe('report ');
     sub.subscribe('sub ');
-    h.counters.itemsPublished = 5;
-    h.counters.deliveries = 7;
-    h.counters.heldStream = 3;
+    reporter.event({ e: 'received', count: 5, blocks: -1 });
+    reporter.event({ e: 'message', channel: 'c', transport: 'http-stream', count: 7, blocks: -1 });
+    for (let i = 0; i < 3; i++) reporter.event({ e: 'conn', id: `c${i}`, route: '', connType: 'http', ssl: false });
     const rep = await receiveUntil(sub, (t, d) => t === 'report' && d['received'] !== undefined && Number(d['received']) > 0, () => undefined);
     assert.equal(rep['from']?.toString(), 'gripd-t');
     assert.equal(rep['received'], 5);
