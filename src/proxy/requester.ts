@@ -21,6 +21,7 @@ import type { SignerCache } from './signing.js';
 import type { BackendRequest, BackendRequester, BackendResponse, TestHandler } from './types.js';
 import { filterResponseHeaders, toPairs } from './response-headers.js';
 import { BACKEND_CONNECT_TIMEOUT_MS, MAX_REQUESTER_BODY } from './limits.js';
+import { requestZhttpWhole, zhttpClientFor } from './zhttp-target.js';
 import { createOutboundPolicy, OUTBOUND_POLICY_DENIED, selectAddresses, type OutboundPolicy } from './outbound-policy.js';
 
 /** Resolves a host name to its IP addresses (textual, resolver order). */
@@ -201,6 +202,10 @@ export function createRequester(deps: RequesterDeps): BackendRequester {
           const resp = await deps.testHandler({ method: req.method, path: req.path, headers: req.headers, body: req.body });
           if (resp.body.length > maxBytes) throw new Error(`test handler response body exceeds ${maxBytes} bytes`);
           return resp;
+        }
+        if (target.type === 'zhttp' || target.type === 'zhttpreq') {
+          // As Pushpin: a retry on a zhttp route goes to the handler over the same zhttp sockets.
+          return await requestZhttpWhole(zhttpClientFor(deps.logger), target, req, sig, maxBytes);
         }
         if (target.type !== 'http') continue;
         const host = target.hostHeader ?? undefined;

@@ -18,7 +18,7 @@ import { buildBackendHeaders } from './request-headers.js';
 import { filterResponseHeaders, getHeader, GRIP_INSTRUCT_TYPE, toPairs } from './response-headers.js';
 import { sendText, textInstructTooLarge, TEXT_PROXY_ERROR } from './replies.js';
 import { MAX_GRIP_RESPONSE_BODY } from './limits.js';
-import type { BackendRequest } from './types.js';
+import type { BackendRequest, BackendResponse } from './types.js';
 
 export { MAX_ZHTTP_REQUEST_BODY } from '../zmq/zhttp-client.js';
 
@@ -27,10 +27,19 @@ const EMPTY = Buffer.alloc(0);
 /** Every ZhttpClient created by zhttpClientFor, so shutdown can close them all. */
 const clients = new Set<ZhttpClient>();
 
-/** Creates a zhttp client whose sockets closeZhttpClients() will close. */
-export function zhttpClientFor(logger: Logger, opts: Omit<ZhttpClientOptions, 'logger'> = {}): ZhttpClient {
+/** The process's default client (no options): the proxy and the requester share its sockets. */
+let shared: ZhttpClient | undefined;
+
+/**
+ * A zhttp client whose sockets closeZhttpClients() will close. Without options it is the
+ * process's shared client: a `zhttpreq/` spec is bound once, so every user (the proxy's
+ * forwarder, the handler's retries) must go through the same sockets.
+ */
+export function zhttpClientFor(logger: Logger, opts?: Omit<ZhttpClientOptions, 'logger'>): ZhttpClient {
+  if (opts === undefined && shared !== undefined && clients.has(shared)) return shared;
   const c = new ZhttpClient({ logger, ...opts });
   clients.add(c);
+  if (opts === undefined) shared = c;
   return c;
 }
 
@@ -38,6 +47,7 @@ export function zhttpClientFor(logger: Logger, opts: Omit<ZhttpClientOptions, 'l
 export async function closeZhttpClients(): Promise<void> {
   const all = [...clients];
   clients.clear();
+  shared = undefined;
   await Promise.allSettled(all.map((c) => c.close()));
 }
 
@@ -238,4 +248,72 @@ class ZhttpRelay {
     const detail = err.condition === 'timeout' ? `Error: ${name} did not answer in time.` : `Error: ${err.message}`;
     this.fwd.fail(info, detail, name);
   }
+}
+
+/**
+ * Sends a stored request (a retry after a hint, recover or refresh) to a zhttp/zhttpreq
+ * target and reads the whole answer, up to `maxBytes` of body. `sig` is the Grip-Sig to
+ * send (replacing any in `req.headers`). Rejects with a message naming the target on a
+ * timeout, an error packet, a bad answer or an oversized body.
+ */
+export function requestZhttpWhole(
+  client: ZhttpClient, target: Target, req: BackendRequest, sig: string | undefined, maxBytes: number,
+): Promise<BackendResponse> {
+  const name = targetName(target);
+  const headers: Array<[string, string]> = [];
+  let host = 'localhost';
+  for (const [n, v] of req.headers) {
+    const lc = n.toLowerCase();
+    if (lc === 'grip-sig' || lc === 'content-length') continue;
+    if (lc === 'host') host = v;
+    headers.push([n, v]);
+  }
+  if (target.hostHeader !== undefined) {
+    host = target.hostHeader;
+    for (const h of headers) if (h[0].toLowerCase() === 'host') h[1] = host;
+  }
+  if (sig !== undefined) headers.push(['Grip-Sig', sig]);
+  const uri = `${target.ssl ? 'https' : 'http'}://${host}${req.path.startsWith('/') ? '' : '/'}${req.path}`;
+  return new Promise<BackendResponse>((resolve, reject) => {
+    let code = 0;
+    let reason = '';
+    let pairs: Array<[string, string]> = [];
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const call = client.request(target.type === 'zhttpreq' ? 'req' : 'stream', target.zhttpSpec ?? '', {
+      method: req.method, uri, headers, body: req.body,
+      ignorePolicies: !target.untrusted, trustConnectHost: target.trustConnectHost, ignoreTlsErrors: target.insecure,
+    }, {
+      onHead(c, r, hs) {
+        code = c;
+        reason = r;
+        const raw: string[] = [];
+        for (const [n, v] of hs) raw.push(n, v);
+        pairs = toPairs(filterResponseHeaders(raw).flat);
+      },
+      onBody(chunk) {
+        if (done) return;
+        size += chunk.length;
+        if (size > maxBytes) {
+          done = true;
+          call.cancel();
+          reject(new Error(`response from ${name} exceeds ${maxBytes} bytes`));
+          return;
+        }
+        chunks.push(chunk);
+        call.consumed(chunk.length);
+      },
+      onEnd() {
+        if (done) return;
+        done = true;
+        resolve({ status: code, reason, headers: pairs, body: Buffer.concat(chunks) });
+      },
+      onError(err) {
+        if (done) return;
+        done = true;
+        reject(new Error(`request to ${name} failed: ${err.condition}: ${err.message}`));
+      },
+    });
+  });
 }

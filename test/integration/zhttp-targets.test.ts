@@ -124,6 +124,12 @@ describe('zhttpreq target', () => {
         return { code: 200, reason: 'OK', headers: [['Content-Type', 'text/plain'], ['Grip-Hold', 'response'], ['Grip-Channel', 'poll']], body: Buffer.from('timeout\n') };
       }
       if (u.pathname === '/broken') return { type: 'error', condition: 'bad-request' };
+      if (u.pathname === '/hinted') {
+        // First request: hold; the retry after a hint publish gets the fresh answer.
+        const n = rep.seen.filter((q) => q.uri?.endsWith('/hinted')).length;
+        if (n <= 1) return { code: 200, reason: 'OK', headers: [['Content-Type', 'text/plain'], ['Grip-Hold', 'response'], ['Grip-Channel', 'hinted']], body: Buffer.from('timeout\n') };
+        return { code: 200, reason: 'OK', headers: [['Content-Type', 'text/plain'], ['X-Retry', String(n)]], body: Buffer.from(`fresh ${n}\n`) };
+      }
       if (u.pathname === '/echo') {
         return { code: 201, reason: 'Created', headers: [['Content-Type', 'text/plain']], body: Buffer.concat([Buffer.from('got '), req.body ?? Buffer.alloc(0)]) };
       }
@@ -184,6 +190,23 @@ describe('zhttpreq target', () => {
     const r = await pending;
     assert.equal(r.status, 200);
     assert.equal(r.body, 'polled\n');
+  });
+
+  test('zhttpreq: a hint publish makes gripd retry the held request over zhttp (Grip-Sig renewed) and relay the answer', async () => {
+    const pending = get(`${g.url}/hinted`);
+    let done = false;
+    void pending.then(() => (done = true), () => (done = true));
+    await publishUntil(g, 'hinted', { 'http-response': { action: 'hint' } }, () => done);
+    const r = await pending;
+    assert.equal(r.status, 200);
+    assert.equal(r.body, 'fresh 2\n');
+    assert.equal(r.headers['x-retry'], '2');
+    const tries = rep.seen.filter((q) => q.uri?.endsWith('/hinted'));
+    assert.equal(tries.length, 2);
+    assert.equal(tries[1]!.method, 'GET');
+    assert.equal(tries[1]!.uri, `http://127.0.0.1:${g.httpPort}/hinted`);
+    assert.ok(header(tries[1]!, 'Grip-Sig'), 'the retry is signed');
+    assert.equal(tries[1]!.headers?.filter(([n]) => n.toLowerCase() === 'grip-sig').length, 1);
   });
 
   test('zhttpreq: an error packet from the handler answers 502', async () => {
