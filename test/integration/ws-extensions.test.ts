@@ -233,8 +233,14 @@ for (const workers of [1, 2]) {
       assert.deepEqual(await b!.client.closed, { code: 4002, reason: 'bye-cmd' });
       // The backend hears that each connection closed.
       await waitFor(() => [a!, b!].every((t) => backend.bodies(t.cid).some((body) => body.startsWith('CLOSE'))), 'CLOSE events at the backend');
-      // Once gone, the id is unknown.
-      await waitFor(() => clients.filter((c) => c.client.ws.readyState === 1).length === CLIENTS - 2, 'two closed');
+      // Once gripd has let the connection go (conncheck no longer lists it), the id is unknown.
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const alive = await command(gripd.commandPort, 'conncheck', { ids: [a!.cid, b!.cid] });
+        if (Array.isArray(alive.value) && alive.value.length === 0) break;
+        if (Date.now() > deadline) throw new Error(`connections still alive: ${String(alive.value)}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
       const again = await command(gripd.commandPort, 'gripd-close', { cid: b!.cid });
       assert.equal(again.condition, 'item-not-found');
       // The others stay open and served.
@@ -259,7 +265,9 @@ describe('ws extensions: reliable delivery (prev-id gaps ask the backend to rese
           ? ctrl({ type: 'subscribe', channel: 'chan', 'prev-id': '0' })
           : path === '/rel2'
             ? ctrl({ type: 'subscribe', channel: 'chan2', 'prev-id': '0' })
-            : ctrl({ type: 'subscribe', channel: 'plain' });
+            : path === '/pfx/rel'
+              ? ctrl({ type: 'subscribe', channel: 'chan3', 'prev-id': '0' })
+              : ctrl({ type: 'subscribe', channel: 'plain' });
         return { headers: { 'Sec-WebSocket-Extensions': 'grip' }, body: ev('OPEN') + sub };
       }
       // A backend that keeps history: on Grip-Last it resends what followed the given id.
@@ -267,7 +275,10 @@ describe('ws extensions: reliable delivery (prev-id gaps ask the backend to rese
       return { body: '' };
     });
     // A short message_wait so the sequencer gives up on the missing item quickly.
-    gripd = await startGripd({ routes: [`* 127.0.0.1:${backend.port},over_http`], sections: { handler: ['message_wait=200'] } });
+    gripd = await startGripd({
+      routes: [`*,path_beg=/pfx,prefix=p- 127.0.0.1:${backend.port},over_http`, `* 127.0.0.1:${backend.port},over_http`],
+      sections: { handler: ['message_wait=200'] },
+    });
     wsUrl = gripd.url.replace(/^http/, 'ws');
   });
   after(async () => {
@@ -314,6 +325,19 @@ describe('ws extensions: reliable delivery (prev-id gaps ask the backend to rese
     assert.equal(gripLasts().at(-1), 'chan2; last-id=2');
     await waitFor(() => c.texts().length === 4, 'the resent items');
     assert.deepEqual(c.texts(), ['m1', 'm2', 'm3', 'm4']);
+    c.ws.close();
+    await c.closed;
+  });
+
+  test('reliable: Grip-Last names the channel as the backend subscribed it (route prefix= left out)', async () => {
+    const before = gripLasts().length;
+    const c = connect(`${wsUrl}/pfx/rel`);
+    await c.opened;
+    await waitFor(() => backend.requests.some((r) => r.url === '/pfx/rel'), 'OPEN');
+    await publish(gripd.publishUrl, [item('p-chan3', '1', '0', true), item('p-chan3', '2', '1', true), item('p-chan3', '4', '3', true)]);
+    await waitFor(() => gripLasts().length === before + 1, 'a request carrying Grip-Last');
+    assert.equal(gripLasts().at(-1), 'chan3; last-id=2');
+    await waitFor(() => c.texts().length === 4, 'the resent items');
     c.ws.close();
     await c.closed;
   });
