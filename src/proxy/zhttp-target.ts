@@ -91,8 +91,12 @@ async function run(fwd: Forwarder, info: RequestInfo, target: Target, client: Zh
   opts.hostOverride = target.hostHeader ?? info.route.asHost;
   const flat = buildBackendHeaders(info.req.rawHeaders, opts);
   const sig = info.gripMode ? fwd.ctx.signers.token(info.route) : undefined;
-  // Pushpin signs zhttp requests exactly as HTTP ones.
-  if (sig !== undefined) flat.push('Grip-Sig', sig);
+  // Pushpin signs zhttp requests exactly as HTTP ones, Grip-Sig ahead of Grip-Feature.
+  if (sig !== undefined) {
+    let at = flat.length;
+    for (let i = 0; i < flat.length; i += 2) if (flat[i]!.toLowerCase() === 'grip-feature') at = i;
+    flat.splice(at, 0, 'Grip-Sig', sig);
+  }
   const headers = toPairs(flat);
   const host = getHeader(flat, 'host') ?? 'localhost';
   const uri = `${target.ssl ? 'https' : 'http'}://${host}${info.backendPath.startsWith('/') ? '' : '/'}${info.backendPath}`;
@@ -169,25 +173,54 @@ class ZhttpRelay {
       }
     }
     this.mode = Mode.Relaying;
+    this.head = filtered.flat;
+    // A whole answer (one packet: head, body and end in this same call) goes out with a
+    // Content-Length, as Pushpin sends it; otherwise the head follows at the end of this turn.
+    queueMicrotask(() => {
+      if (this.mode === Mode.Relaying && this.head !== undefined) this.writeHead(undefined);
+    });
+  }
+
+  /** Head of a relayed answer not written yet. */
+  private head: string[] | undefined;
+  /** Body that arrived before the head was written. */
+  private early: Buffer[] = [];
+
+  /** Writes the relayed head (with Content-Length when `length` is known) and any early body; false on failure. */
+  private writeHead(length: number | undefined): boolean {
+    const info = this.info;
+    const flat = this.head!;
+    this.head = undefined;
     try {
       info.res.sendDate = false;
-      info.res.writeHead(code, reason, filtered.flat);
+      if (length !== undefined && this.code >= 200 && this.code !== 204 && this.code !== 304 && !flat.some((v, i) => i % 2 === 0 && v.toLowerCase() === 'content-length')) flat.push('Content-Length', String(length));
+      info.res.writeHead(this.code, this.reason, flat);
     } catch (err) {
       this.mode = Mode.Done;
+      this.early = [];
       this.call?.cancel();
       this.fwd.fail(info, `Error: invalid response from ${targetName(this.target)}: ${(err as Error).message}`, targetName(this.target));
+      return false;
     }
+    const early = this.early;
+    this.early = [];
+    for (const c of early) this.relayChunk(c);
+    return true;
+  }
+
+  private relayChunk(chunk: Buffer): void {
+    const res = this.info.res;
+    // Credits go back once the client's socket took the bytes: the handler can't outrun a slow client.
+    if (res.write(chunk)) this.call?.consumed(chunk.length);
+    else res.once('drain', () => this.call?.consumed(chunk.length));
   }
 
   onBody(chunk: Buffer): void {
     switch (this.mode) {
-      case Mode.Relaying: {
-        const res = this.info.res;
-        // Credits go back once the client's socket took the bytes: the handler can't outrun a slow client.
-        if (res.write(chunk)) this.call?.consumed(chunk.length);
-        else res.once('drain', () => this.call?.consumed(chunk.length));
+      case Mode.Relaying:
+        if (this.head !== undefined) this.early.push(chunk);
+        else this.relayChunk(chunk);
         return;
-      }
       case Mode.Collecting:
         this.size += chunk.length;
         if (this.size > MAX_GRIP_RESPONSE_BODY) {
@@ -217,6 +250,11 @@ class ZhttpRelay {
     this.mode = Mode.Done;
     switch (mode) {
       case Mode.Relaying:
+        if (this.head !== undefined) {
+          let n = 0;
+          for (const c of this.early) n += c.length;
+          if (!this.writeHead(n)) return;
+        }
         info.res.end();
         this.fwd.log(info.method, info.clientPath, this.code, info.route, targetName(this.target), info.startMs);
         return;

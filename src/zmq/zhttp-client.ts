@@ -344,8 +344,9 @@ function outgoing(o: EndpointOptions, s: Session, req: ZhttpOutgoingRequest): Zh
     method: req.method,
     uri: req.uri,
     headers: req.headers,
-    body: req.body,
   };
+  // As Pushpin: a request without a body has no body field.
+  if (req.body.length > 0) p.body = req.body;
   if (req.peerAddress) p.peerAddress = req.peerAddress;
   if (req.ignorePolicies) p.ignorePolicies = true;
   if (req.trustConnectHost) p.trustConnectHost = true;
