@@ -51,7 +51,8 @@ export class StreamHold implements Held {
   private state: State = 'starting';
   private instruct: Instruct;
   private keepAlive: KeepAlive | undefined;
-  private keepAliveFrame: Buffer = Buffer.alloc(0);
+  // Shared empty Buffer when there is no keep-alive: a Buffer per hold costs ~200 bytes.
+  private keepAliveFrame: Buffer = EMPTY;
   /** Last time content went out (ms since epoch), for idle keep-alives. */
   private lastWriteMs = 0;
   // Wheel entries and the queue are created on first use: most streams never need a
@@ -235,7 +236,7 @@ export class StreamHold implements Held {
       }
     }
     this.keepAlive = hold.keepAlive;
-    this.keepAliveFrame = hold.keepAlive !== undefined ? this.frame(hold.keepAlive.data) : Buffer.alloc(0);
+    this.keepAliveFrame = hold.keepAlive !== undefined ? this.frame(hold.keepAlive.data) : EMPTY;
     this.state = 'holding';
     if (this.keepAlive !== undefined && this.keepAliveTick().wheelSlot < 0) {
       this.host.wheel.schedule(this.keepAliveTick(), this.keepAlive.timeoutS * 1000);
