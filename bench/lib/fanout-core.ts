@@ -159,7 +159,7 @@ export async function measureFanoutCase(o: BenchOptions, shape: FanoutShape, ser
   if (warmed < conn.ok) c.error = `${conn.ok - warmed} subscribers never received the warm-up`;
   // A rate-capped server still has the later warm-up rounds queued: let them drain (up to
   // what the high-water mark keeps), or the latency phase measures that backlog.
-  await sleep(capped ? Math.min(CAPPED_DRAIN_MAX_MS, ((warmRounds - 1) * Math.min(conn.ok, SHIPPED_MESSAGE_HWM) / SHIPPED_MESSAGE_RATE) * 1000) : 0);
+  await sleep(capped ? Math.min(CAPPED_DRAIN_MAX_MS, (Math.min((warmRounds - 1) * conn.ok, SHIPPED_MESSAGE_HWM) / SHIPPED_MESSAGE_RATE) * 1000) : 0);
   await sleep(200);
   c.rssPerConnKB = (server.sample().rssBytes - rss0) / conn.ok / 1024;
   const n = conn.ok;
