@@ -70,7 +70,7 @@ function openHold(url: string): Promise<http.ClientRequest> {
   });
 }
 
-for (const workers of (process.env.W ? [Number(process.env.W)] : [1, 2])) {
+for (const workers of [1, 2]) {
   for (const format of ['tnetstring', 'json'] as const) {
     test(`stats events (workers=${workers}, ${format}): activity, counts, conn, message and report fields`, async () => {
       const statsPort = await freePort();
@@ -163,3 +163,30 @@ for (const workers of (process.env.W ? [Number(process.env.W)] : [1, 2])) {
     });
   }
 }
+
+test('stats events: stats_connection_send=false sends no conn messages but reports still count connections', async () => {
+  const statsPort = await freePort();
+  const g = await startGripd({
+    routes: ['* test'],
+    sections: {
+      global: ['stats_connection_send=false'],
+      handler: [`stats_spec=tcp://127.0.0.1:${statsPort}`, 'stats_report_interval=1'],
+    },
+  });
+  instances.push(g);
+  const sub = new zmq.Subscriber({ linger: 0 });
+  socks.push(sub);
+  sub.connect(`tcp://127.0.0.1:${statsPort}`);
+  sub.subscribe('');
+  const got = collect(sub);
+  for (let i = 0; i < 200 && !got.some((m) => m.type === 'activity'); i++) {
+    await (await fetch(`${g.url}/nothing`)).arrayBuffer();
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const act = await waitFor('activity', () => got.find((m) => m.type === 'activity'));
+  assert.equal(act.d['route'], undefined, 'no route field for a route without an id');
+  await waitFor('report counting connections', () => got.find((m) => m.type === 'report' && num(m.d['connections'] ?? 0) >= 1));
+  assert.equal(got.filter((m) => m.type === 'conn').length, 0);
+  sub.close();
+  await g.stop();
+});
