@@ -106,16 +106,25 @@ async function start(m: Extract<ToWorker, { t: 'start' }>): Promise<void> {
 /** Stats events go to the primary's stats socket in batches, every STATS_SYNC_MS at most. */
 function forwardStats(handler: ClientSide['handler']): void {
   let batch: StatsEvent[] = [];
+  /** Requests per route in this batch: one activity event each instead of one per request. */
+  const activity = new Map<string, number>();
   let timer: NodeJS.Timeout | undefined;
   const flush = (): void => {
     timer = undefined;
     const events = batch;
     batch = [];
+    for (const [route, count] of activity) events.push({ e: 'activity', route, count });
+    activity.clear();
     if (events.length > 0) send({ t: 'stats', events });
   };
   handler.onStats((ev) => {
     // The primary counts what its inputs receive itself.
     if (ev.e === 'received') return;
+    if (ev.e === 'activity') {
+      activity.set(ev.route, (activity.get(ev.route) ?? 0) + ev.count);
+      timer ??= setTimeout(flush, STATS_SYNC_MS);
+      return;
+    }
     batch.push(ev);
     if (batch.length >= MAX_STATS_BATCH) flush();
     else timer ??= setTimeout(flush, STATS_SYNC_MS);
