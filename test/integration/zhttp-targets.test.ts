@@ -163,6 +163,9 @@ describe('zhttpreq target', () => {
     const r = await get(`${g.url}/plain?x=1`);
     assert.equal(r.status, 200);
     assert.equal(r.body, 'plain GET /plain?x=1\n');
+    // A whole answer goes out with Content-Length, not chunked (as Pushpin).
+    assert.equal(r.headers['content-length'], String(Buffer.byteLength(r.body)));
+    assert.equal(r.headers['transfer-encoding'], undefined);
     const req = rep.seen.find((q) => q.uri?.includes('/plain?x=1'));
     assert.ok(req, 'handler saw the request');
     assert.equal(req.method, 'GET');
@@ -257,6 +260,17 @@ function startStreamHandler(base: string): { got: ZhttpRequest[]; close(): void 
     const u = new URL(req.uri ?? 'http://x/');
     let seq = 0;
     const base = { from: Buffer.from(id), type: 'data' as const };
+    if (u.pathname === '/zhinted') {
+      // First request: a long-poll hold; the retry after a hint is answered in two packets.
+      const n = got.filter((q) => q.type === 'data' && q.ids[0]?.seq === 0 && q.uri?.endsWith('/zhinted')).length;
+      if (n <= 1) {
+        send(to, { ...base, ids: [{ id: rid, seq: seq++ }], code: 200, reason: 'OK', headers: [['Content-Type', 'text/plain'], ['Grip-Hold', 'response'], ['Grip-Channel', 'zhinted']], body: Buffer.from('timeout\n') });
+        return;
+      }
+      send(to, { ...base, ids: [{ id: rid, seq: seq++ }], code: 200, reason: 'OK', headers: [['Content-Type', 'text/plain']], body: Buffer.from('fresh '), more: true });
+      send(to, { ...base, ids: [{ id: rid, seq: seq++ }], body: Buffer.from(`${n}\n`) });
+      return;
+    }
     if (u.pathname === '/chunks') {
       send(to, { ...base, ids: [{ id: rid, seq: seq++ }], code: 200, reason: 'OK', headers: [['Content-Type', 'text/plain']], body: Buffer.from('one\n'), more: true });
       send(to, { ...base, ids: [{ id: rid, seq: seq++ }], body: Buffer.from('two\n'), more: true });
@@ -333,10 +347,26 @@ describe('zhttp (streaming) target', () => {
     }
   });
 
+  test('zhttp: a hint publish makes gripd retry the held request over the streaming sockets and relay the answer', async () => {
+    let r: Awaited<ReturnType<typeof get>> | undefined;
+    const pending = get(`${g.url}/zhinted`).then((x) => (r = x));
+    pending.catch(() => undefined);
+    await publishUntil(g, 'zhinted', { 'http-response': { action: 'hint' } }, () => r !== undefined);
+    await pending;
+    assert.equal(r?.status, 200);
+    assert.equal(r?.body, 'fresh 2\n');
+    const tries = h.got.filter((q) => q.type === 'data' && q.ids[0]?.seq === 0 && q.uri?.endsWith('/zhinted'));
+    assert.equal(tries.length, 2);
+    assert.equal(tries[1]!.stream, true);
+    assert.ok(header(tries[1]!, 'Grip-Sig'), 'the retry is signed');
+  });
+
   test('zhttp: a plain answer in several packets is relayed in order, and credits are granted back', async () => {
     const r = await get(`${g.url}/chunks`);
     assert.equal(r.status, 200);
     assert.equal(r.body, 'one\ntwo\nthree\n');
+    // An answer in several packets streams through (no length known up front).
+    assert.equal(r.headers['transfer-encoding'], 'chunked');
     const end = Date.now() + 10_000;
     while (!h.got.some((q) => q.type === 'credit') && Date.now() < end) await new Promise((res) => setTimeout(res, 20));
     assert.ok(h.got.some((q) => q.type === 'credit' && (q.credits ?? 0) > 0), 'a credit packet came back over the ROUTER');
