@@ -159,3 +159,22 @@ test('startStats: stats_format=json frames as `<type> J<json>`; an empty stats_s
 // Compile-time check: the real Handler satisfies what startStats reads.
 import type { Handler } from '../../src/handler/index.js';
 export const handlerIsStatsSource = (h: Handler): StatsSource => h;
+
+// ---------------------------------------------------------------------------
+// Pure pieces added with the client-side stats events.
+
+import { blocksForData, encodeStatsMessage, largestBlocks } from '../../src/zmq/stats.js';
+
+test('stats: counts encodes requests-received only when positive (as Pushpin)', () => {
+  assert.equal(encodeStatsMessage({ type: 'counts', from: 'h', requestsReceived: 3 }, 'tnetstring').toString(), 'counts T36:4:from,1:h,17:requests-received,1:3#}');
+  assert.equal(encodeStatsMessage({ type: 'counts', requestsReceived: 0 }, 'json').toString(), 'counts J{}');
+});
+
+test('stats: blocks are ceil(bytes / message_block_size), -1 when the block size is off; an item counts its largest format or its size', () => {
+  assert.equal(blocksForData(0, 2), 0);
+  assert.equal(blocksForData(5, 2), 3);
+  assert.equal(blocksForData(5, 0), -1);
+  const item = { channel: 'c', noSeq: false, meta: {}, formats: { httpStream: { content: Buffer.from('hello\n') }, httpResponse: { body: Buffer.from('abc') } } };
+  assert.equal(largestBlocks(item as never, 2), 3);
+  assert.equal(largestBlocks({ ...item, size: 100 } as never, 10), 10);
+});
