@@ -459,7 +459,7 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
       routes: [`* 127.0.0.1:${backend.port}`],
       raiseRateLimits: true,
       set: [
-        'runner.log_level=1', `runner.client_maxconn=${o.connections * 2 + 1000}`,
+        `runner.log_level=${process.env['SOAK_GRIPD_LOG_LEVEL'] ?? '1'}`, `runner.client_maxconn=${o.connections * 2 + 1000}`,
         // gripd refreshes a channel's sessions each time its subscriber count goes 0 -> 1,
         // which long-poll clients re-polling together do every second (Pushpin lingers the
         // subscription instead; see docs/reliability.md). Off, so backend load stays the
@@ -590,6 +590,10 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
     for (const w of workers) { try { w.send({ cmd: 'exit' } satisfies ToWorker); } catch { /* gone */ } }
     await Promise.all(workers.map((w) => stopChild(w, 'SIGTERM', 3000)));
     if (gripd !== undefined) {
+      if (process.env['SOAK_KEEP_LOG'] !== undefined) {
+        const { copyFile } = await import('node:fs/promises');
+        await copyFile(gripd.logFile, process.env['SOAK_KEEP_LOG']).catch(() => undefined);
+      }
       const tail = await gripd.log(4000);
       if (failures.length > 0 && tail.trim() !== '') report.errorSamples.push(`gripd log tail: ${tail.slice(-1500)}`);
       await gripd.stop();
