@@ -3,8 +3,6 @@
  * its listeners. With workers=1 it runs in the one gripd process next to the publish
  * inputs; with workers=N each worker process runs one (node:cluster shares the ports).
  */
-import path from 'node:path';
-import { readFile } from 'node:fs/promises';
 import type { Config } from '../config/types.js';
 import { formatDiagnostic } from '../diagnostic.js';
 import { Handler } from '../handler/index.js';
@@ -42,6 +40,7 @@ export async function startClientSide(opts: ClientSideOptions): Promise<ClientSi
   const { config, logger, metrics } = opts;
   let table: RouteTable;
   let closeWatcher: (() => void) | undefined;
+  let reloadRoutes: (() => Promise<void>) | undefined;
 
   if (opts.routeLines !== undefined) {
     table = await loadRouteLines(opts.routeLines.join('\n'), '--route', process.cwd(), logger);
@@ -54,6 +53,7 @@ export async function startClientSide(opts: ClientSideOptions): Promise<ClientSi
     });
     table = watched.table;
     closeWatcher = () => watched.close();
+    reloadRoutes = () => watched.reload();
   }
 
   // The handler needs the proxy's requester (for hints and next links) and the proxy
@@ -104,13 +104,9 @@ export async function startClientSide(opts: ClientSideOptions): Promise<ClientSi
       return stopping;
     },
     async reload(next: Config) {
-      if (opts.routeLines === undefined && next.proxy.routesFile === config.proxy.routesFile) {
-        try {
-          const file = next.proxy.routesFile;
-          table = await loadRouteLines(await readFile(file, 'utf8'), file, path.dirname(file), logger);
-        } catch (err) {
-          logger.error({ err: (err as Error).message }, 'reload: cannot read routes file; keeping current routes');
-        }
+      if (reloadRoutes !== undefined && next.proxy.routesFile === config.proxy.routesFile) {
+        // The watcher's rules apply: a file with no valid line keeps the running routes.
+        await reloadRoutes();
       } else if (next.proxy.routesFile !== config.proxy.routesFile) {
         logger.warn('reload: a new routesfile takes effect on restart');
       }

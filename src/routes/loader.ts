@@ -31,6 +31,11 @@ export interface RoutesWatch {
   table: RouteTable;
   /** Stops watching; no onUpdate call happens afterwards. */
   close(): void;
+  /**
+   * Re-reads the file now (SIGHUP), with the same rules as a change seen by the watcher:
+   * a file without one valid line keeps the running routes. Resolves when done.
+   */
+  reload(): Promise<void>;
 }
 
 /**
@@ -112,6 +117,7 @@ export async function watchRoutesFile(file: string, opts: WatchRoutesOptions): P
       if (timer !== undefined) clearTimeout(timer);
       watcher?.close();
     },
+    reload,
   };
 }
 
