@@ -460,11 +460,10 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
       raiseRateLimits: true,
       set: [
         `runner.log_level=${process.env['SOAK_GRIPD_LOG_LEVEL'] ?? '1'}`, `runner.client_maxconn=${o.connections * 2 + 1000}`,
-        // gripd refreshes a channel's sessions each time its subscriber count goes 0 -> 1,
-        // which long-poll clients re-polling together do every second (Pushpin lingers the
-        // subscription instead; see docs/reliability.md). Off, so backend load stays the
-        // clients' own.
-        'handler.update_on_first_subscription=false',
+        // Off, as in the recorded runs: before long-poll channels lingered (38fb39f) gripd
+        // refreshed a channel's sessions on every 0 -> 1 subscriber change, which re-polling
+        // long-poll clients caused every second. SOAK_UPDATE_ON_FIRST=1 runs Pushpin's default.
+        ...(process.env['SOAK_UPDATE_ON_FIRST'] === '1' ? [] : ['handler.update_on_first_subscription=false']),
       ],
     });
     log(`gripd pid ${gripd.pid} on ${gripd.url}; backend on ${backend.port}`);
