@@ -367,7 +367,11 @@ export class StreamHold implements Held {
     const corked = this.sock !== null && this.sock.writableCorked > 0;
     const backlog = corked ? this.backlogBytes : pending;
     if (backlog > this.host.outboundMaxBytes || pending > this.host.outboundMaxBytes * OUTBOUND_BURST_FACTOR) {
-      this.host.logger.warn({ pendingBytes: pending, limit: this.host.outboundMaxBytes }, 'handler: dropping slow stream subscriber');
+      // Issue 6: a drop is logged (at warn, with why) and counted, never silent.
+      this.host.logger.warn({
+        reason: 'slow-consumer', pendingBytes: pending, backlogBytes: backlog, limit: this.host.outboundMaxBytes,
+        channels: [...this.channels.keys()].slice(0, 5),
+      }, 'handler: dropping slow stream subscriber (client not reading; outbound buffer over the limit)');
       this.host.countDrop();
       this.destroy();
       return false;
