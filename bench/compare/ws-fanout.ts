@@ -128,6 +128,9 @@ function publishWs(publishUrl: string, content: string): Promise<void> {
   });
 }
 
+/** Longest wait for a client process's counts (it answers between socket batches). */
+const STATUS_REPLY_TIMEOUT_MS = 30_000;
+
 class Clients {
   private readonly kids: ChildProcess[] = [];
   private readonly replies = new Map<ChildProcess, (s: ChildStatus) => void>();
@@ -142,9 +145,14 @@ class Clients {
     }
   }
 
+  /** Asks every client process for its counts; a process that does not answer in time fails the case instead of hanging the bench. */
   async status(): Promise<ChildStatus> {
-    const all = await Promise.all(this.kids.map((k) => new Promise<ChildStatus>((resolve) => {
-      this.replies.set(k, resolve);
+    const all = await Promise.all(this.kids.map((k) => new Promise<ChildStatus>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`client process ${k.pid} did not report within ${STATUS_REPLY_TIMEOUT_MS} ms`)), STATUS_REPLY_TIMEOUT_MS);
+      this.replies.set(k, (st) => {
+        clearTimeout(timer);
+        resolve(st);
+      });
       k.send('status');
     })));
     return all.reduce((a, s) => ({ opened: a.opened + s.opened, failed: a.failed + s.failed, received: a.received + s.received }), { opened: 0, failed: 0, received: 0 });
