@@ -445,10 +445,18 @@ class ReqEndpoint extends Endpoint {
   }
 }
 
+/** How long a request waits for a handler's PUB to connect before it is sent anyway, in ms. */
+const IN_CONNECT_WAIT_MS = 2000;
+
 /** `zhttp/<spec>`: PUSH -out, ROUTER -out-stream, SUB -in, all bound. */
 class StreamEndpoint extends Endpoint {
   private readonly outQ: SendQueue;
   private readonly streamQ: SendQueue;
+  /** Handlers whose PUB is connected to our SUB (ZeroMQ handshakes minus disconnects). */
+  private inPeers = 0;
+  /** Requests held back until a handler's PUB has connected (see send()). */
+  private waiting: Array<() => void> = [];
+  private waitTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     o: EndpointOptions,
@@ -459,6 +467,13 @@ class StreamEndpoint extends Endpoint {
     super(o, 'zhttp');
     this.outQ = new SendQueue(out, o.logger, 'zhttp out');
     this.streamQ = new SendQueue(outStream, o.logger, 'zhttp out-stream');
+    inSock.events.on('handshake', () => {
+      this.inPeers++;
+      this.releaseWaiting();
+    });
+    inSock.events.on('disconnect', () => {
+      this.inPeers = Math.max(0, this.inPeers - 1);
+    });
     void this.loopIn();
     void this.loopStream();
   }
@@ -484,7 +499,32 @@ class StreamEndpoint extends Endpoint {
     return new StreamEndpoint(o, out, outStream, inSock);
   }
 
+  /**
+   * A handler answers over its PUB socket, and a PUB drops what it sends before our SUB's
+   * subscription has reached it. So while no handler's PUB is connected (just after we
+   * bound, or after handlers restarted), a request waits for the first handshake (at most
+   * IN_CONNECT_WAIT_MS; a handler answering only over the ROUTER still gets it then).
+   */
   protected send(s: Session, req: ZhttpOutgoingRequest): void {
+    if (this.inPeers > 0) {
+      this.sendNow(s, req);
+      return;
+    }
+    this.waiting.push(() => {
+      if (!s.done) this.sendNow(s, req);
+    });
+    this.waitTimer ??= setTimeout(() => this.releaseWaiting(), IN_CONNECT_WAIT_MS);
+  }
+
+  private releaseWaiting(): void {
+    if (this.waitTimer !== undefined) clearTimeout(this.waitTimer);
+    this.waitTimer = undefined;
+    const ready = this.waiting;
+    this.waiting = [];
+    for (const go of ready) go();
+  }
+
+  private sendNow(s: Session, req: ZhttpOutgoingRequest): void {
     const p = outgoing(this.o, s, req);
     p.ids = [{ id: s.id, seq: s.outSeq++ }];
     p.stream = true;
@@ -595,6 +635,8 @@ class StreamEndpoint extends Endpoint {
   }
 
   close(): void {
+    if (this.waitTimer !== undefined) clearTimeout(this.waitTimer);
+    this.waiting = [];
     this.failAll('zhttp client closed');
     for (const sock of [this.out, this.outStream, this.inSock]) if (!sock.closed) sock.close();
   }

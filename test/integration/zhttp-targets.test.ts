@@ -323,15 +323,10 @@ describe('zhttp (streaming) target', () => {
   });
 
   test('zhttp: a streaming handler answering Grip-Hold: stream holds the client, which then receives a publish', async () => {
-    // The first request may race the handler's connect (PUSH drops nothing, but may wait); retry a few times.
-    let s: Awaited<ReturnType<typeof openStream>> | undefined;
-    for (let i = 0; i < 20; i++) {
-      s = await openStream(`${g.url}/hold`);
-      if (s.status === 200) break;
-      s.close();
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    assert.ok(s && s.status === 200, `status ${s?.status}`);
+    // The very first request: gripd binds its sockets now and the handler connects to them.
+    // gripd waits for the handler's PUB before sending, so the answer is not lost.
+    const s = await openStream(`${g.url}/hold`);
+    assert.equal(s.status, 200);
     try {
       await s.waitFor('zhttp stream open\n');
       await publishUntil(g, 'zstream', { 'http-stream': { content: 'pushed\n' } }, () => s!.text().includes('pushed\n'));
@@ -352,7 +347,11 @@ describe('zhttp (streaming) target', () => {
     const pending = get(`${g.url}/zhinted`).then((x) => (r = x));
     pending.catch(() => undefined);
     await publishUntil(g, 'zhinted', { 'http-response': { action: 'hint' } }, () => r !== undefined);
-    await pending;
+    await pending.catch((e: Error) => {
+      // Say what the handler saw and what gripd logged, so a failure here can be diagnosed.
+      const seen = h.got.map((q) => `${q.type} seq=${q.ids[0]?.seq} ${q.uri ?? ''}`).join('; ');
+      throw new Error(`${e.message}; handler saw: [${seen}]; gripd log: ${g.output().slice(-2000)}`);
+    });
     assert.equal(r?.status, 200);
     assert.equal(r?.body, 'fresh 2\n');
     const tries = h.got.filter((q) => q.type === 'data' && q.ids[0]?.seq === 0 && q.uri?.endsWith('/zhinted'));
