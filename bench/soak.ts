@@ -1,19 +1,28 @@
 /**
- * Soak test: holds many client connections on one gripd (mixed long-poll, HTTP stream and
- * SSE), churns a share of them every minute, publishes one item per channel every second
- * and checks that gripd neither leaks memory nor loses, duplicates or reorders an item.
+ * Soak test: holds many client connections on one gripd (mixed long-poll, HTTP stream,
+ * SSE and WebSocket-over-HTTP), churns a share of them every minute, publishes one item
+ * per channel every second and checks that gripd neither leaks memory nor loses,
+ * duplicates or reorders an item.
  *
  *   node dist/bench/soak.js [--connections 10000] [--duration-s 600] [--clients 4]
- *     [--channels 50] [--churn-pct 10] [--mix lp:10,stream:45,sse:45] [--rss-max-growth-pct 5]
- *     [--warmup-s N] [--json]
+ *     [--channels 50] [--churn-pct 10] [--mix lp:10,stream:30,sse:30,ws:30]
+ *     [--rss-max-growth-pct 5] [--warmup-s N] [--workers N] [--json]
  *
  * How delivery is checked: every item carries its per-channel id (`#<id>;`); every hold
  * is made with `prev-id` and a next link, so gripd recovers an item published while a
  * client was (re)subscribing through the backend (the long-poll retry or the stream's
  * next link), exactly as an application would. A client connection checks each id is
  * its predecessor + 1 from the baseline the backend gave it (`^<id>;`), and at the end
- * that it reached the last id published on its channel. Exit status: 0 when every
- * promise held, 1 otherwise, 2 on bad options.
+ * that it reached the last id published on its channel. A WebSocket has no prev-id: the
+ * backend answers its OPEN with the baseline and a subscribe, and an item published while
+ * that subscribe was on its way (the first item after the baseline jumps ahead) is asked
+ * for again over the socket (`range:a-b`), as an application would; such recoveries are
+ * counted and reported, and any later jump is a gap. Exit status: 0 when every promise
+ * held, 1 otherwise, 2 on bad options.
+ *
+ * Diagnosis: SOAK_TRACE_FILE=FILE writes every backend decision and publish (with ms
+ * timestamps) to FILE; gap samples carry the time, how the item came (`via publish` or
+ * `via backend`) and the prev-id the hold was made with.
  *
  * The same file is the client worker (forked with --soak-worker): one process per
  * 127.0.0.x source address, so no process needs more than ~connections/clients fds.
@@ -23,6 +32,9 @@ import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import WebSocket from 'ws';
+import { decodeEvents, encodeEvents, type WsEvent } from '../src/websocket/events.js';
 import { startGripd, type ProxyServer } from './lib/servers.js';
 import { stopChild, trackChild } from './lib/children.js';
 import { sleep } from './lib/stats.js';
@@ -39,8 +51,8 @@ export interface SoakOptions {
   channelsPerKind: number;
   /** Share of connections closed and reopened per minute, in percent. */
   churnPctPerMin: number;
-  /** Relative weights of long-poll, stream and SSE connections. */
-  mix: { lp: number; stream: number; sse: number };
+  /** Relative weights of long-poll, stream, SSE and WebSocket connections. */
+  mix: Record<Kind, number>;
   /** Largest allowed RSS growth from the end of warm-up to the end, in percent. */
   rssMaxGrowthPct: number;
   /** Warm-up in seconds (RSS samples before it are not judged); default 20% of the duration. */
@@ -49,6 +61,8 @@ export interface SoakOptions {
   sampleMs: number;
   /** Progress lines on stderr. */
   verbose: boolean;
+  /** gripd's `[proxy] workers` (default 1: one process). */
+  workers: number;
 }
 
 export const DEFAULT_SOAK: SoakOptions = {
@@ -57,10 +71,11 @@ export const DEFAULT_SOAK: SoakOptions = {
   clients: 4,
   channelsPerKind: 50,
   churnPctPerMin: 10,
-  mix: { lp: 10, stream: 45, sse: 45 },
+  mix: { lp: 10, stream: 30, sse: 30, ws: 30 },
   rssMaxGrowthPct: 5,
   sampleMs: 5000,
   verbose: true,
+  workers: 1,
 };
 
 /** Figures of one run. `ok` is false when any promise failed; `failures` says which. */
@@ -87,6 +102,10 @@ export interface SoakReport {
   gapSamples: string[];
   /** Open connections that had not reached the last published id at the end. */
   behindAtEnd: number;
+  /** WebSockets that asked the backend for items published while they subscribed. */
+  wsRecoveries: number;
+  /** Items a new WebSocket got that its baseline already covered (skipped, not counted as duplicates). */
+  wsStartupSkips: number;
   /** Errors other than the above (failed connects, bad statuses, unexpected closes). */
   unexpectedErrors: number;
   /** First few error messages, for diagnosis. */
@@ -106,7 +125,8 @@ export interface SoakReport {
 // ---------------------------------------------------------------------------------------
 // Wire protocol between the parent and the client workers.
 
-export type Kind = 'lp' | 'stream' | 'sse';
+export type Kind = 'lp' | 'stream' | 'sse' | 'ws';
+const KINDS: readonly Kind[] = ['lp', 'stream', 'sse', 'ws'];
 interface ConnSpec { kind: Kind; ch: string }
 type ToWorker =
   | { cmd: 'start'; port: number; localAddress: string; conns: ConnSpec[]; churnPerSec: number; connectDeadlineMs: number }
@@ -115,7 +135,7 @@ type ToWorker =
   | { cmd: 'exit' };
 type FromWorker =
   | { type: 'connected'; ok: number; failed: number }
-  | { type: 'final'; delivered: number; duplicates: number; gaps: number; gapsByKind: Record<Kind, number>; gapSamples: string[]; behind: number; errors: number; samples: string[]; open: number; churned: number };
+  | { type: 'final'; delivered: number; duplicates: number; gaps: number; gapsByKind: Record<Kind, number>; gapSamples: string[]; behind: number; errors: number; samples: string[]; open: number; churned: number; wsRecoveries: number; wsStartupSkips: number };
 
 /** Longest buffered response head or unparsed body tail per connection (bounds worker memory). */
 const MAX_CLIENT_BUFFER = 65_536;
@@ -129,7 +149,16 @@ const MAX_PENDING_CONNECTS = 200;
 
 interface Conn {
   spec: ConnSpec;
-  sock: net.Socket;
+  /** HTTP kinds: the raw socket. */
+  sock?: net.Socket;
+  /** WebSocket kind: the client. */
+  ws?: WebSocket;
+  /** WebSocket: no item accepted since the baseline yet. */
+  wsFresh: boolean;
+  /** WebSocket: items held back while a `range:` recovery is answered. */
+  wsQueue: number[] | undefined;
+  /** Long-poll: how the current answer came (X-Soak-Via) and the hold's prev-id (X-Soak-Hold). */
+  via: string;
   /** Next id this connection must see; undefined until the backend gave a baseline. */
   expected: number | undefined;
   buf: string;
@@ -148,7 +177,8 @@ function runWorker(): void {
   let delivered = 0; let duplicates = 0; let gaps = 0; let errors = 0; let churned = 0;
   const samples: string[] = [];
   const gapSamples: string[] = [];
-  const gapsByKind: Record<Kind, number> = { lp: 0, stream: 0, sse: 0 };
+  const gapsByKind: Record<Kind, number> = { lp: 0, stream: 0, sse: 0, ws: 0 };
+  let wsRecoveries = 0; let wsStartupSkips = 0;
   let churnTimer: NodeJS.Timeout | undefined;
   let churnAcc = 0;
   let churnPerSec = 0;
@@ -182,7 +212,7 @@ function runWorker(): void {
           gaps += id - c.expected;
           gapsByKind[c.spec.kind] += id - c.expected;
           delivered++;
-          if (gapSamples.length < MAX_ERROR_SAMPLES) gapSamples.push(`${c.spec.kind} ${c.spec.ch}: expected ${c.expected}, got ${id} (${Date.now() - c.openedAt} ms after connect)`);
+          if (gapSamples.length < MAX_ERROR_SAMPLES) gapSamples.push(`${new Date().toISOString()} ${c.spec.kind} ${c.spec.ch} ${localAddress}: expected ${c.expected}, got ${id} (${Date.now() - c.openedAt} ms after connect${c.via === '' ? '' : `, ${c.via}`})`);
         }
         if (id >= c.expected) c.expected = id + 1;
       }
@@ -192,7 +222,76 @@ function runWorker(): void {
 
   const lpRequest = (c: Conn): void => {
     const after = c.expected === undefined ? '' : `&after=${c.expected - 1}`;
-    c.sock.write(`GET /lp?ch=${c.spec.ch}${after} HTTP/1.1\r\nHost: soak\r\n\r\n`);
+    c.sock!.write(`GET /lp?ch=${c.spec.ch}${after} HTTP/1.1\r\nHost: soak\r\n\r\n`);
+  };
+
+  /** Closes a connection of any kind at once. */
+  const kill = (c: Conn): void => {
+    if (c.sock !== undefined) c.sock.destroy();
+    else c.ws?.terminate();
+  };
+
+  /** One WebSocket text message: `^N;` baseline, `R#a;...` recovery answer, `#id;` item. */
+  const onWsMessage = (c: Conn, text: string): void => {
+    if (text.startsWith('R')) {
+      markers(c, text.slice(1));
+      const q = c.wsQueue ?? [];
+      c.wsQueue = undefined;
+      for (const id of q) markers(c, `#${id};`);
+      return;
+    }
+    const m = /^#(\d+);$/.exec(text);
+    if (m === null || c.expected === undefined) {
+      markers(c, text);
+      return;
+    }
+    const id = Number(m[1]);
+    if (c.wsQueue !== undefined) {
+      c.wsQueue.push(id);
+      return;
+    }
+    if (c.wsFresh) {
+      if (id < c.expected) {
+        // Published before the baseline was taken, delivered after the subscribe.
+        wsStartupSkips++;
+        return;
+      }
+      c.wsFresh = false;
+      if (id > c.expected) {
+        // Published while the subscribe was on its way: ask the backend for the rest.
+        wsRecoveries++;
+        c.wsQueue = [id];
+        c.ws!.send(`range:${c.expected}-${id - 1}`);
+        return;
+      }
+    }
+    markers(c, text);
+  };
+
+  const openWs = (spec: ConnSpec, done?: (ok: boolean) => void): void => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws?ch=${spec.ch}`, { localAddress, perMessageDeflate: false });
+    const c: Conn = { spec, ws, wsFresh: true, wsQueue: undefined, via: '', expected: undefined, buf: '', bodyLeft: -1, closing: false, established: false, openedAt: Date.now() };
+    conns.add(c);
+    let settled = false;
+    const settle = (ok: boolean): void => { if (!settled) { settled = true; done?.(ok); } };
+    ws.on('message', (data: WebSocket.RawData, isBinary: boolean) => {
+      if (isBinary) { fail(c, 'binary message'); return; }
+      onWsMessage(c, String(data));
+      if (c.expected !== undefined) {
+        c.established = true;
+        settle(true);
+      }
+    });
+    ws.on('unexpected-response', (_req, res) => { fail(c, `handshake answered ${res.statusCode}`); c.closing = true; ws.terminate(); });
+    ws.on('error', (e) => { if (!c.closing) fail(c, `${e.message} (${c.established ? 'subscribed' : 'not subscribed'}, ${Date.now() - c.openedAt} ms after connect)`); });
+    ws.on('close', (code: number) => {
+      conns.delete(c);
+      settle(false);
+      if (!c.closing) {
+        fail(c, `closed by the server with ${code} ${Date.now() - c.openedAt} ms after connect`);
+        open(spec);
+      }
+    });
   };
 
   const onData = (c: Conn, d: string): void => {
@@ -201,17 +300,22 @@ function runWorker(): void {
       if (c.bodyLeft < 0) {
         const end = c.buf.indexOf('\r\n\r\n');
         if (end < 0) {
-          if (c.buf.length > MAX_CLIENT_BUFFER) { fail(c, 'response head too large'); c.sock.destroy(); }
+          if (c.buf.length > MAX_CLIENT_BUFFER) { fail(c, 'response head too large'); kill(c); }
           return;
         }
         const head = c.buf.slice(0, end);
         c.buf = c.buf.slice(end + 4);
         const status = head.slice(0, head.indexOf('\r\n'));
-        if (!/^HTTP\/1\.1 200 /.test(status)) { fail(c, `status ${status}`); c.closing = true; c.sock.destroy(); return; }
+        if (!/^HTTP\/1\.1 200 /.test(status)) { fail(c, `status ${status}`); c.closing = true; kill(c); return; }
+        if (c.spec.kind === 'lp') {
+          const via = /\r\nx-soak-via:\s*(\S+)/i.exec(head)?.[1] ?? 'hold timeout';
+          const hold = /\r\nx-soak-hold:\s*(\S+)/i.exec(head)?.[1];
+          c.via = `via ${via}${hold === undefined ? '' : `, held with prev-id ${hold}`}`;
+        }
         c.established = true;
         if (c.spec.kind !== 'lp') { c.bodyLeft = Infinity; continue; }
         const m = /\r\ncontent-length:\s*(\d+)/i.exec(head);
-        if (m === null) { fail(c, 'long-poll answer without Content-Length'); c.closing = true; c.sock.destroy(); return; }
+        if (m === null) { fail(c, 'long-poll answer without Content-Length'); c.closing = true; kill(c); return; }
         c.bodyLeft = Number(m[1]);
         continue;
       }
@@ -231,8 +335,12 @@ function runWorker(): void {
   };
 
   const open = (spec: ConnSpec, done?: (ok: boolean) => void): void => {
+    if (spec.kind === 'ws') {
+      openWs(spec, done);
+      return;
+    }
     const sock = net.connect({ host: '127.0.0.1', port, localAddress });
-    const c: Conn = { spec, sock, expected: undefined, buf: '', bodyLeft: -1, closing: false, established: false, openedAt: Date.now() };
+    const c: Conn = { spec, sock, wsFresh: false, wsQueue: undefined, via: '', expected: undefined, buf: '', bodyLeft: -1, closing: false, established: false, openedAt: Date.now() };
     conns.add(c);
     sock.setEncoding('latin1');
     let settled = false;
@@ -245,7 +353,7 @@ function runWorker(): void {
       onData(c, d);
       if (c.established) settle(true);
     });
-    sock.on('error', (e) => { if (!c.closing) fail(c, e.message); });
+    sock.on('error', (e) => { if (!c.closing) fail(c, `${e.message} (${c.established ? 'head received' : 'no head yet'}, ${Date.now() - c.openedAt} ms after connect)`); });
     sock.on('close', () => {
       conns.delete(c);
       settle(false);
@@ -268,7 +376,7 @@ function runWorker(): void {
       list[i] = list[list.length - 1]!;
       list.pop();
       c.closing = true;
-      c.sock.destroy();
+      kill(c);
       churned++;
       open(c.spec);
     }
@@ -316,11 +424,11 @@ function runWorker(): void {
             }
           }
         }
-        send({ type: 'final', delivered, duplicates, gaps, gapsByKind, gapSamples, behind, errors, samples, open: conns.size, churned });
+        send({ type: 'final', delivered, duplicates, gaps, gapsByKind, gapSamples, behind, errors, samples, open: conns.size, churned, wsRecoveries, wsStartupSkips });
         break;
       }
       case 'exit':
-        for (const c of conns) { c.closing = true; c.sock.destroy(); }
+        for (const c of conns) { c.closing = true; kill(c); }
         process.exit(0);
     }
   });
@@ -333,27 +441,78 @@ function runWorker(): void {
 /** The backend's view of each channel: the last id published on it. */
 type LastIds = Map<string, number>;
 
+/** Backend decisions and publishes, one line each with a ms timestamp (SOAK_TRACE_FILE). */
+let trace: WriteStream | undefined;
+function traceLine(line: string): void {
+  trace?.write(`${Date.now()} ${line}\n`);
+}
+
 function itemMarkers(from: number, to: number, kind: Kind): string {
   let s = '';
-  for (let k = from; k <= to; k++) s += kind === 'sse' ? `id: ${k}\ndata: #${k};\n\n` : `#${k};\n`;
+  for (let k = from; k <= to; k++) s += kind === 'sse' ? `id: ${k}\ndata: #${k};\n\n` : kind === 'ws' ? `#${k};` : `#${k};\n`;
   return s;
+}
+
+/**
+ * The WebSocket-over-HTTP side of the backend: OPEN is answered with the baseline and a
+ * subscribe (grip extension, so messages carry `m:`); `range:a-b` from a client with the
+ * items a..b, prefixed `R`.
+ */
+function answerWsEvents(ch: string, cur: number, body: Buffer, res: http.ServerResponse): void {
+  let events: WsEvent[];
+  try {
+    events = decodeEvents(body);
+  } catch (err) {
+    res.writeHead(400, { 'Content-Type': 'text/plain' });
+    res.end(`bad events: ${(err as Error).message}\n`);
+    return;
+  }
+  const out: WsEvent[] = [];
+  let opened = false;
+  for (const e of events) {
+    if (e.type === 'OPEN') {
+      opened = true;
+      traceLine(`ws ${ch} open cur=${cur}`);
+      out.push({ type: 'OPEN' });
+      out.push({ type: 'TEXT', content: Buffer.from(`m:^${cur};`) });
+      out.push({ type: 'TEXT', content: Buffer.from(`c:${JSON.stringify({ type: 'subscribe', channel: ch })}`) });
+    } else if (e.type === 'TEXT') {
+      const m = /^range:(\d+)-(\d+)$/.exec(e.content.toString());
+      if (m === null) continue;
+      traceLine(`ws ${ch} range ${m[1]}-${m[2]} cur=${cur}`);
+      out.push({ type: 'TEXT', content: Buffer.from(`m:R${itemMarkers(Number(m[1]), Math.min(Number(m[2]), cur), 'ws')}`) });
+    } else if (e.type === 'CLOSE') {
+      out.push({ type: 'CLOSE', code: e.code ?? 1000 });
+    }
+  }
+  res.writeHead(200, {
+    'Content-Type': 'application/websocket-events',
+    ...(opened ? { 'Sec-WebSocket-Extensions': 'grip' } : {}),
+  });
+  res.end(encodeEvents(out));
 }
 
 /** A GRIP backend that knows every channel's last id (the publisher shares the map). */
 async function startSoakBackend(last: LastIds, counts: { requests: number; nextLinks: number }): Promise<{ port: number; close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
     counts.requests++;
-    if (process.env.SOAK_TRACE) process.stderr.write(`${req.url} last=${String(req.headers["grip-last"] ?? "")}\n`);
     const u = new URL(req.url ?? '/', 'http://soak');
     const ch = u.searchParams.get('ch') ?? '';
     const cur = last.get(ch) ?? 0;
     const path = u.pathname;
+    if (path === '/ws') {
+      const chunks: Buffer[] = [];
+      req.on('data', (d: Buffer) => chunks.push(d));
+      req.on('end', () => answerWsEvents(ch, last.get(ch) ?? 0, Buffer.concat(chunks), res));
+      return;
+    }
     if (path === '/lp') {
       const afterText = u.searchParams.get('after');
       if (afterText === null || Number(afterText) < cur) {
         // First poll: the baseline. Behind: what was missed, at once.
         const body = afterText === null ? `^${cur};` : itemMarkers(Number(afterText) + 1, cur, 'lp');
-        res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(body) });
+        traceLine(`lp ${ch} after=${afterText ?? '-'} cur=${cur} answer`);
+        res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(body), 'X-Soak-Via': 'backend' });
         res.end(body);
         return;
       }
@@ -361,9 +520,11 @@ async function startSoakBackend(last: LastIds, counts: { requests: number; nextL
       // has not returned yet): what it has seen is published, so hold from there.
       const from = Math.max(cur, Number(afterText));
       const body = `^${from};`;
+      traceLine(`lp ${ch} after=${afterText} cur=${cur} hold prev-id=${from} last=${String(req.headers['grip-last'] ?? '')}`);
       res.writeHead(200, {
         'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(body),
         'Grip-Hold': 'response', 'Grip-Channel': `${ch}; prev-id=${from}`, 'Grip-Timeout': '60',
+        'X-Soak-Hold': String(from),
       });
       res.end(body);
       return;
@@ -375,6 +536,7 @@ async function startSoakBackend(last: LastIds, counts: { requests: number; nextL
         counts.nextLinks++;
         const m = /last-id=([0-9]+)/.exec(String(req.headers['grip-last'] ?? ''));
         body = m === null ? '' : itemMarkers(Number(m[1]) + 1, cur, kind);
+        traceLine(`${kind} ${ch} next last=${m?.[1] ?? '-'} cur=${cur}`);
       } else {
         body = kind === 'sse' ? `: ^${cur};\n\n` : `^${cur};\n`;
       }
@@ -408,10 +570,11 @@ async function publishAll(url: string, channels: Array<{ ch: string; kind: Kind 
     return {
       channel: ch, id: String(id), 'prev-id': String(prev),
       formats: kind === 'lp'
-        ? { 'http-response': { body: text } }
-        : { 'http-stream': { content: text } },
+        ? { 'http-response': { body: text, headers: { 'X-Soak-Via': 'publish' } } }
+        : kind === 'ws' ? { 'ws-message': { content: text } } : { 'http-stream': { content: text } },
     };
   });
+  traceLine(`publish ${items[0]?.id ?? '-'} start`);
   try {
     const r = await fetch(`${url}/publish/`, {
       method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ items }),
@@ -422,6 +585,7 @@ async function publishAll(url: string, channels: Array<{ ch: string; kind: Kind 
     // then publishes: a hold made in between carries the old prev-id and gripd recovers it
     // (long-poll retry, stream next link).
     if (r.status === 200) for (const { ch } of channels) last.set(ch, (last.get(ch) ?? 0) + 1);
+    traceLine(`publish ${items[0]?.id ?? '-'} end ${r.status}`);
     return r.status === 200 ? undefined : `publish answered ${r.status}: ${text.slice(0, 200)}`;
   } catch (err) {
     return `publish failed: ${(err as Error).message}`;
@@ -438,26 +602,28 @@ function medianOf(xs: number[]): number {
 /** Runs one soak and reports; never throws for a broken promise (see `ok`). */
 export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakReport> {
   const o: SoakOptions = { ...DEFAULT_SOAK, ...partial, mix: { ...DEFAULT_SOAK.mix, ...partial.mix } };
+  if (process.env['SOAK_TRACE_FILE'] !== undefined) trace = createWriteStream(process.env['SOAK_TRACE_FILE']);
   const log = (s: string): void => { if (o.verbose) process.stderr.write(`[soak] ${s}\n`); };
   const failures: string[] = [];
   const last: LastIds = new Map();
   const counts = { requests: 0, nextLinks: 0 };
   const channels: Array<{ ch: string; kind: Kind }> = [];
-  for (const kind of ['lp', 'stream', 'sse'] as const) {
-    for (let i = 0; i < o.channelsPerKind; i++) channels.push({ ch: `${kind}-${i}`, kind });
+  for (const kind of KINDS) {
+    if (o.mix[kind] > 0) for (let i = 0; i < o.channelsPerKind; i++) channels.push({ ch: `${kind}-${i}`, kind });
   }
   const backend = await startSoakBackend(last, counts);
   let gripd: ProxyServer | undefined;
   const workers: ChildProcess[] = [];
   const report: SoakReport = {
     ok: false, failures, options: o, connected: 0, openAtEnd: 0, churned: 0, publishes: 0, itemsPublished: 0,
-    delivered: 0, duplicates: 0, gaps: 0, gapsByKind: { lp: 0, stream: 0, sse: 0 }, gapSamples: [], behindAtEnd: 0, unexpectedErrors: 0, errorSamples: [], rss: [], cpu: [],
+    delivered: 0, duplicates: 0, gaps: 0, gapsByKind: { lp: 0, stream: 0, sse: 0, ws: 0 }, gapSamples: [], behindAtEnd: 0, wsRecoveries: 0, wsStartupSkips: 0, unexpectedErrors: 0, errorSamples: [], rss: [], cpu: [],
     rssAfterWarmupMib: 0, rssEndMib: 0, rssGrowthPct: 0, backendRequests: 0, nextLinks: 0,
   };
   try {
     gripd = await startGripd({
-      routes: [`* 127.0.0.1:${backend.port}`],
+      routes: [`*,path_beg=/ws 127.0.0.1:${backend.port},over_http`, `* 127.0.0.1:${backend.port}`],
       raiseRateLimits: true,
+      workers: o.workers,
       set: [
         `runner.log_level=${process.env['SOAK_GRIPD_LOG_LEVEL'] ?? '1'}`, `runner.client_maxconn=${o.connections * 2 + 1000}`,
         // Off, as in the recorded runs: before long-poll channels lingered (38fb39f) gripd
@@ -472,16 +638,17 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
     if (first !== undefined) failures.push(first);
 
     // Spread connections over kinds, channels and worker processes.
-    const total = o.mix.lp + o.mix.stream + o.mix.sse;
+    const total = KINDS.reduce((a, k) => a + o.mix[k], 0);
     const per: ConnSpec[][] = Array.from({ length: o.clients }, () => []);
-    const kindCounts: Record<Kind, number> = {
-      lp: Math.round((o.connections * o.mix.lp) / total),
-      stream: Math.round((o.connections * o.mix.stream) / total),
-      sse: 0,
-    };
-    kindCounts.sse = o.connections - kindCounts.lp - kindCounts.stream;
+    const kindCounts: Record<Kind, number> = { lp: 0, stream: 0, sse: 0, ws: 0 };
+    let assigned = 0;
+    const weighted = KINDS.filter((k) => o.mix[k] > 0);
+    for (const kind of weighted) {
+      kindCounts[kind] = kind === weighted[weighted.length - 1] ? o.connections - assigned : Math.round((o.connections * o.mix[kind]) / total);
+      assigned += kindCounts[kind];
+    }
     let n = 0;
-    for (const kind of ['lp', 'stream', 'sse'] as const) {
+    for (const kind of KINDS) {
       for (let i = 0; i < kindCounts[kind]; i++, n++) per[n % o.clients]!.push({ kind, ch: `${kind}-${i % o.channelsPerKind}` });
     }
     const self = fileURLToPath(import.meta.url);
@@ -557,7 +724,8 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
       report.delivered += f.delivered; report.duplicates += f.duplicates; report.gaps += f.gaps;
       report.behindAtEnd += f.behind; report.unexpectedErrors += f.errors; report.openAtEnd += f.open;
       report.churned += f.churned;
-      for (const k of ['lp', 'stream', 'sse'] as const) report.gapsByKind[k] += f.gapsByKind[k];
+      report.wsRecoveries += f.wsRecoveries; report.wsStartupSkips += f.wsStartupSkips;
+      for (const k of KINDS) report.gapsByKind[k] += f.gapsByKind[k];
       for (const e of f.gapSamples) if (report.gapSamples.length < MAX_ERROR_SAMPLES) report.gapSamples.push(e);
       for (const e of f.samples) if (report.errorSamples.length < MAX_ERROR_SAMPLES * 2) report.errorSamples.push(e);
     }
@@ -598,6 +766,8 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
       await gripd.stop();
     }
     await backend.close();
+    if (trace !== undefined) await new Promise<void>((r) => trace!.end(() => r()));
+    trace = undefined;
   }
   report.ok = failures.length === 0;
   return report;
@@ -622,12 +792,13 @@ function parseArgs(argv: string[]): Partial<SoakOptions> & { json?: boolean } {
       case '--rss-max-growth-pct': out.rssMaxGrowthPct = num(v, a); i++; break;
       case '--warmup-s': out.warmupS = num(v, a); i++; break;
       case '--mix': {
-        const m = /^lp:(\d+),stream:(\d+),sse:(\d+)$/.exec(v ?? '');
-        if (m === null) throw new Error(`--mix: expected lp:N,stream:N,sse:N, got '${v ?? ''}'`);
-        out.mix = { lp: Number(m[1]), stream: Number(m[2]), sse: Number(m[3]) };
+        const m = /^lp:(\d+),stream:(\d+),sse:(\d+)(?:,ws:(\d+))?$/.exec(v ?? '');
+        if (m === null) throw new Error(`--mix: expected lp:N,stream:N,sse:N[,ws:N], got '${v ?? ''}'`);
+        out.mix = { lp: Number(m[1]), stream: Number(m[2]), sse: Number(m[3]), ws: Number(m[4] ?? 0) };
         i++;
         break;
       }
+      case '--workers': out.workers = Math.max(1, Math.floor(num(v, a))); i++; break;
       case '--json': out.json = true; break;
       case '--quiet': out.verbose = false; break;
       default: throw new Error(`unknown option ${a}`);
@@ -652,10 +823,11 @@ async function main(): Promise<void> {
     const curve = r.rss.filter((_, i) => i % Math.max(1, Math.floor(r.rss.length / 12)) === 0 || i === r.rss.length - 1)
       .map((x) => `${x.t}s:${x.mib}`).join(' ');
     process.stdout.write([
-      `soak: ${o.connections} connections (lp ${o.mix.lp} / stream ${o.mix.stream} / sse ${o.mix.sse}), ${o.durationS} s, churn ${o.churnPctPerMin}%/min, ${o.clients} client processes`,
+      `soak: ${o.connections} connections (lp ${o.mix.lp} / stream ${o.mix.stream} / sse ${o.mix.sse} / ws ${o.mix.ws}), ${o.durationS} s, churn ${o.churnPctPerMin}%/min, ${o.clients} client processes, gripd workers ${o.workers}`,
       `connected ${r.connected}, open at end ${r.openAtEnd}, churned ${r.churned}`,
       `publishes ${r.publishes}, items published ${r.itemsPublished}, delivered ${r.delivered}`,
-      `duplicates/reordered ${r.duplicates}, gaps ${r.gaps} (lp ${r.gapsByKind.lp}, stream ${r.gapsByKind.stream}, sse ${r.gapsByKind.sse}), behind at end ${r.behindAtEnd}, unexpected errors ${r.unexpectedErrors}`,
+      `duplicates/reordered ${r.duplicates}, gaps ${r.gaps} (lp ${r.gapsByKind.lp}, stream ${r.gapsByKind.stream}, sse ${r.gapsByKind.sse}, ws ${r.gapsByKind.ws}), behind at end ${r.behindAtEnd}, unexpected errors ${r.unexpectedErrors}`,
+      `WebSocket recoveries through the backend ${r.wsRecoveries}, startup items skipped ${r.wsStartupSkips}`,
       `backend requests ${r.backendRequests} (next links ${r.nextLinks})`,
       `RSS MiB after warm-up ${r.rssAfterWarmupMib}, end ${r.rssEndMib}, growth ${r.rssGrowthPct}% (limit ${o.rssMaxGrowthPct}%)`,
       `RSS curve (s:MiB): ${curve}`,
