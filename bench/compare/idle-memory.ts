@@ -9,9 +9,9 @@
  * zurl, pushpin-proxy, pushpin-handler; gripd: the CLI and its workers). Clients come from
  * ≥ 2 processes on ≥ 2 source addresses (127.0.0.11, .12, …), ≤ 15 000 sockets each.
  *
- * gripd runs with `workers=1` (`--gripd-workers` overrides) except where N exceeds what
- * one process may hold open (the 20 000 open-files hard limit here): then workers=2, and
- * the table says so. Rate limits do not matter here; Pushpin runs with the reference
+ * gripd runs with `--gripd-workers` (default: gripd's own, one per CPU), and with at least
+ * 2 where N exceeds what one process may hold open (the 20 000 open-files hard limit
+ * here); the table says which. Rate limits do not matter here; Pushpin runs with the reference
  * script's config.
  *
  *   node dist/bench/compare/idle-memory.js [--quick] [--compare pushpin] [--idle-conns 10000,30000]

@@ -228,7 +228,7 @@ export async function runWsFanout(o: BenchOptions): Promise<ScenarioResult> {
   try {
     for (const kind of o.servers as ProxyKind[]) {
       for (const n of counts) {
-        const server = await startProxy(kind, { routes: [`* 127.0.0.1:${backend.port},over_http`], raiseRateLimits: true });
+        const server = await startProxy(kind, { routes: [`* 127.0.0.1:${backend.port},over_http`], raiseRateLimits: true, workers: o.gripdWorkers });
         try {
           cases.push(await measure(o, server, n));
         } finally {

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { existsSync } from 'node:fs';
 import { gripdBuilt } from './paths.js';
 import type { ProxyKind } from './servers.js';
@@ -61,7 +62,7 @@ scenarios: passthrough fanout fanout-channels sse-fanout ws-fanout idle-memory h
   --latency-publishes K   fan-out spaced publishes for latency (default 5)
   --client-procs N        fan-out client processes (default 4)
   --backend-workers N     backend processes (default 1)
-  --gripd-workers N       gripd [proxy] workers= (default 1)
+  --gripd-workers N       gripd [proxy] workers= (default: gripd's own, one per CPU)
   --pushpin-defaults      also run Pushpin with its shipped rate limits (default unless --quick)
   --no-pushpin-defaults   only Pushpin with message_rate/message_hwm raised
   --idle-conns A,B        idle-memory connection counts (default 10000,30000)
@@ -78,7 +79,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
   const o: BenchOptions = {
     quick: false, servers: ['gripd'], runs: 3, durationSec: 10, connections: 64, wrkThreads: 2,
     subscribers: [1000, 5000, 10000], publishes: 20, publishConcurrency: 1, latencyPublishes: 5, clientProcs: 4,
-    backendWorkers: 1, gripdWorkers: 1, pushpinDefaults: true, idleConns: [10_000, 30_000], holdsWindowSec: 5, scenarios: [], notes: [],
+    backendWorkers: 1, gripdWorkers: os.availableParallelism(), pushpinDefaults: true, idleConns: [10_000, 30_000], holdsWindowSec: 5, scenarios: [], notes: [],
   };
   let compare = false; let only: ProxyKind | undefined;
   const set = new Set<string>();
