@@ -48,29 +48,25 @@ export function attachStatsHooks(
     const host = hostHeader.replace(/:[0-9]*$/, '').toLowerCase();
     return statsRoute(lookup({ host, path: req.url ?? '/', ssl, proto }));
   };
+  /** One Pushpin "connection": announced now, gone when `closer` closes. */
+  const announce = (req: IncomingMessage, proto: 'http' | 'ws', closer: { once(ev: 'close', l: () => void): unknown }): void => {
+    const ssl = (req.socket as TLSSocket).encrypted === true;
+    const route = routeOf(req, ssl, proto);
+    const id = `${instanceId}:${++seq}`;
+    const peer = peerAddressOf(req.socket);
+    sink.emitStats({ e: 'conn', id, route, connType: proto, ssl, ...(peer !== undefined ? { peerAddress: peer } : {}) });
+    sink.emitStats({ e: 'activity', route, count: 1 });
+    closer.once('close', () => sink.emitStats({ e: 'disconn', id }));
+  };
   for (const server of servers) {
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      if (!sink.statsWanted) return;
-      const ssl = (req.socket as TLSSocket).encrypted === true;
-      const route = routeOf(req, ssl, 'http');
-      const id = `${instanceId}:${++seq}`;
-      const peer = peerAddressOf(req.socket);
-      sink.emitStats({ e: 'conn', id, route, connType: 'http', ssl, ...(peer !== undefined ? { peerAddress: peer } : {}) });
-      sink.emitStats({ e: 'activity', route, count: 1 });
-      res.once('close', () => sink.emitStats({ e: 'disconn', id }));
+      if (sink.statsWanted) announce(req, 'http', res);
     });
     // Only where the proxy serves WebSockets: an 'upgrade' listener of our own would
     // otherwise stop Node from refusing upgrades itself.
     if (server.listenerCount('upgrade') > 0) {
       server.on('upgrade', (req: IncomingMessage, socket: Duplex) => {
-        if (!sink.statsWanted || socket.destroyed) return;
-        const ssl = (req.socket as TLSSocket).encrypted === true;
-        const route = routeOf(req, ssl, 'ws');
-        const id = `${instanceId}:${++seq}`;
-        const peer = peerAddressOf(req.socket);
-        sink.emitStats({ e: 'conn', id, route, connType: 'ws', ssl, ...(peer !== undefined ? { peerAddress: peer } : {}) });
-        sink.emitStats({ e: 'activity', route, count: 1 });
-        socket.once('close', () => sink.emitStats({ e: 'disconn', id }));
+        if (sink.statsWanted && !socket.destroyed) announce(req, 'ws', socket);
       });
     }
   }

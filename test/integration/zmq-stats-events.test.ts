@@ -28,6 +28,24 @@ type Msg = { type: string; d: Record<string, unknown> };
 const str = (v: unknown): string => (Buffer.isBuffer(v) ? v.toString() : String(v));
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(str(v)));
 
+/**
+ * Subscribes to gripd's stats socket and, since a PUB drops what it sends before the
+ * subscription arrives, makes requests until their activity shows up. Returns the
+ * socket and the collected messages (still filling).
+ */
+async function subscribeStats(statsPort: number, url: string): Promise<{ sub: zmq.Subscriber; got: Msg[] }> {
+  const sub = new zmq.Subscriber({ linger: 0 });
+  socks.push(sub);
+  sub.connect(`tcp://127.0.0.1:${statsPort}`);
+  sub.subscribe('');
+  const got = collect(sub);
+  for (let i = 0; i < 200 && !got.some((m) => m.type === 'activity'); i++) {
+    await (await fetch(`${url}/nothing`)).arrayBuffer();
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { sub, got };
+}
+
 function collect(sub: zmq.Subscriber): Msg[] {
   const got: Msg[] = [];
   void (async () => {
@@ -83,16 +101,7 @@ for (const workers of [1, 2]) {
         },
       });
       instances.push(g);
-      const sub = new zmq.Subscriber({ linger: 0 });
-      socks.push(sub);
-      sub.connect(`tcp://127.0.0.1:${statsPort}`);
-      sub.subscribe('');
-      const got = collect(sub);
-      // PUB drops until the subscription arrives: make requests until their activity shows up.
-      for (let i = 0; i < 200 && !got.some((m) => m.type === 'activity'); i++) {
-        await (await fetch(`${g.url}/nothing`)).arrayBuffer();
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      const { sub, got } = await subscribeStats(statsPort, g.url);
       await waitFor('first activity', () => got.find((m) => m.type === 'activity'));
       got.length = 0;
 
@@ -174,15 +183,7 @@ test('stats events: stats_connection_send=false sends no conn messages but repor
     },
   });
   instances.push(g);
-  const sub = new zmq.Subscriber({ linger: 0 });
-  socks.push(sub);
-  sub.connect(`tcp://127.0.0.1:${statsPort}`);
-  sub.subscribe('');
-  const got = collect(sub);
-  for (let i = 0; i < 200 && !got.some((m) => m.type === 'activity'); i++) {
-    await (await fetch(`${g.url}/nothing`)).arrayBuffer();
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const { sub, got } = await subscribeStats(statsPort, g.url);
   const act = await waitFor('activity', () => got.find((m) => m.type === 'activity'));
   assert.equal(act.d['route'], undefined, 'no route field for a route without an id');
   await waitFor('report counting connections', () => got.find((m) => m.type === 'report' && num(m.d['connections'] ?? 0) >= 1));
