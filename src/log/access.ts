@@ -4,7 +4,7 @@
  * Pure: formats, never writes.
  */
 import type { Logger } from 'pino';
-import { isTextLogger } from './index.js';
+import { textInfoWriter } from './index.js';
 
 export interface AccessRecord {
   method: string;
@@ -62,13 +62,28 @@ function formatDuration(ms: number): string {
   return ms < 10 ? `${ms.toFixed(1)}ms` : `${Math.round(ms)}ms`;
 }
 
+/** Whether each logger has child bindings (fields printed on every line), looked up once. */
+const bindingsKnown = new WeakMap<Logger, boolean>();
+
+function hasBindings(logger: Logger): boolean {
+  let has = bindingsKnown.get(logger);
+  if (has === undefined) {
+    has = Object.keys(logger.bindings()).length > 0;
+    bindingsKnown.set(logger, has);
+  }
+  return has;
+}
+
 /**
  * Logs one access line at info level (Pushpin's level 2). In JSON mode the fields are
  * also attached as structured properties under `access`.
  */
 export function logAccess(logger: Logger, r: AccessRecord): void {
   if (!logger.isLevelEnabled('info')) return;
-  // Text lines already say everything the fields hold; only JSON logs carry them.
-  if (isTextLogger(logger)) logger.info(accessLine(r));
+  // Text lines already say everything the fields hold; only JSON logs carry them. A
+  // text logger without bindings takes the line directly (no JSON round trip per request).
+  const direct = textInfoWriter(logger);
+  if (direct !== undefined && !hasBindings(logger)) direct(accessLine(r));
+  else if (direct !== undefined) logger.info(accessLine(r));
   else logger.info({ access: r }, accessLine(r));
 }

@@ -40,29 +40,45 @@ export function createLogger(opts: LoggerOptions): Logger {
       let rec: Record<string, unknown>;
       try { rec = JSON.parse(line) as Record<string, unknown>; } catch { out.write(line); return; }
       const { level: lv, time, msg, ...rest } = rec;
-      const tag = LEVEL_TAGS[lv as number] ?? String(lv);
-      const ts = new Date(time as number).toISOString().replace('T', ' ').replace('Z', '');
       const extras = Object.entries(rest)
         .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
         .join(' ');
-      out.write(`[${tag}] ${ts} ${String(msg ?? '')}${extras ? ' ' + extras : ''}\n`);
+      out.write(textLine(lv as number, time as number, String(msg ?? ''), extras));
     },
     flush(): void {
       out.flush();
     },
   };
   const logger = pino({ level, base: undefined }, stream);
-  // Children are created from this object, so they see the mark too.
-  Object.defineProperty(logger, TEXT_MODE, { value: true });
+  // Children are created from this object, so they see the writer too. It prints what
+  // `logger.info(msg)` would, without pino's JSON and the parse back (access lines).
+  const writeInfo = (msg: string): void => { out.write(textLine(30, Date.now(), msg, '')); };
+  Object.defineProperty(logger, TEXT_INFO, { value: writeInfo });
   return logger;
 }
 
-/** Set on text-mode loggers: their lines carry only the message, so callers can skip building fields. */
-export const TEXT_MODE = Symbol('gripd.log.textMode');
+/** One text-mode line: `[LEVEL] yyyy-mm-dd hh:mm:ss.mmm msg key=value…` and a newline. */
+function textLine(level: number, time: number, msg: string, extras: string): string {
+  const tag = LEVEL_TAGS[level] ?? String(level);
+  const ts = new Date(time).toISOString().replace('T', ' ').replace('Z', '');
+  return `[${tag}] ${ts} ${msg}${extras ? ' ' + extras : ''}\n`;
+}
+
+/** Set on text-mode loggers: writes an info line straight to the output (see createLogger). */
+const TEXT_INFO = Symbol('gripd.log.textInfo');
 
 /** True for a logger made by createLogger in text mode (fields would only be printed as key=value). */
 export function isTextLogger(logger: Logger): boolean {
-  return (logger as unknown as Record<symbol, unknown>)[TEXT_MODE] === true;
+  return textInfoWriter(logger) !== undefined;
+}
+
+/**
+ * The direct info-line writer of a text-mode logger, or undefined (JSON mode, or a logger
+ * not made by createLogger). Only for loggers without child bindings: the writer prints
+ * the message alone.
+ */
+export function textInfoWriter(logger: Logger): ((msg: string) => void) | undefined {
+  return (logger as unknown as Record<symbol, ((msg: string) => void) | undefined>)[TEXT_INFO];
 }
 
 interface LineSink {
