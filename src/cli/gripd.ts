@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { formatDiagnostic, type Diagnostic } from '../diagnostic.js';
 import { configSearchPaths, loadConfig, parseLogLevelSpec, type Config, type LoadConfigOptions } from '../config/index.js';
 import { createLogger } from '../log/index.js';
+import { applyHeapSizing } from '../cluster/heap.js';
 
 /** How long a graceful stop may take after SIGINT/SIGTERM before gripd exits with 1 anyway. */
 const STOP_DEADLINE_MS = 15_000;
@@ -305,6 +306,7 @@ async function run(args: CliArgs): Promise<void> {
   });
 
   try {
+    applyHeapSizing();
     const { startGripd } = await import('../main.js');
     const routeLines = routeLinesFor(args, config);
     app = await startGripd({
