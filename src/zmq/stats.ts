@@ -2,7 +2,7 @@
  * Stats messages on the `stats_spec` PUB socket, in Pushpin's framing: one frame
  * `<type> T<tnetstring dict>` or `<type> J<json object>` (per `stats_format`). Types and
  * fields follow Pushpin's stats packets. The encoders are pure; StatsPublisher owns the
- * socket. Deciding when to send (connection TTLs, report intervals) is the caller's job.
+ * socket (an XPUB, so nothing is encoded while no subscriber wants it). Deciding when to send (connection TTLs, report intervals) is the caller's job.
  */
 import * as zmq from 'zeromq';
 import { encodeTnetstring, type TnetEncodable } from './tnetstring.js';
@@ -198,24 +198,56 @@ export function largestBlocks(item: PublishItem, blockSize: number): number {
 export class StatsPublisher {
   private queue: Buffer[] = [];
   private writing = false;
+  /** Prefixes subscribers asked for (an XPUB passes each on once, and its end once). */
+  private readonly topics = new Set<string>();
 
   private constructor(
-    private readonly sock: zmq.Publisher,
+    private readonly sock: zmq.XPublisher,
     private readonly format: StatsFormat,
   ) {}
 
-  /** Binds a PUB socket on `spec` (Pushpin binds `stats_spec`). Rejects with a ZmqSetupError. */
+  /**
+   * Binds `spec` (Pushpin binds `stats_spec`). The socket is an XPUB: to subscribers it is
+   * the PUB Pushpin has, and it tells gripd what they subscribed to, so messages nobody
+   * would receive are not built. Rejects with a ZmqSetupError.
+   */
   static async start(spec: string, format: StatsFormat): Promise<StatsPublisher> {
-    const sock = new zmq.Publisher({ linger: 0 });
+    const sock = new zmq.XPublisher({ linger: 0 });
     await setupSocket(sock, [spec], true, 'stats_spec');
-    return new StatsPublisher(sock, format);
+    const pub = new StatsPublisher(sock, format);
+    void pub.readSubscriptions();
+    return pub;
+  }
+
+  /** True when some subscriber's prefix can match a message of this type. */
+  wants(type: string): boolean {
+    if (this.topics.size === 0) return false;
+    const head = `${type} `;
+    for (const t of this.topics) {
+      // A prefix longer than the head depends on the payload: send, and let ZeroMQ filter.
+      if (head.startsWith(t) || t.startsWith(head)) return true;
+    }
+    return false;
   }
 
   send(p: StatsPacket): void {
-    if (this.sock.closed) return;
+    if (this.sock.closed || !this.wants(p.type)) return;
     if (this.queue.length >= MAX_QUEUED_STATS) this.queue.shift();
     this.queue.push(encodeStatsMessage(p, this.format));
     if (!this.writing) void this.flush();
+  }
+
+  private async readSubscriptions(): Promise<void> {
+    try {
+      for await (const [msg] of this.sock) {
+        if (msg === undefined || msg.length === 0) continue;
+        const topic = msg.toString('latin1', 1);
+        if (msg[0] === 1) this.topics.add(topic);
+        else if (msg[0] === 0) this.topics.delete(topic);
+      }
+    } catch {
+      // The socket was closed.
+    }
   }
 
   private async flush(): Promise<void> {
@@ -232,6 +264,7 @@ export class StatsPublisher {
 
   close(): void {
     this.queue = [];
+    this.topics.clear();
     if (!this.sock.closed) this.sock.close();
   }
 }

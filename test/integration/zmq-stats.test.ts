@@ -33,6 +33,35 @@ test('zmq stats: a SUB client subscribed to "report" receives report messages fr
   }
 });
 
+test('zmq stats: messages are built only for types some subscriber asked for, and not after it leaves', async () => {
+  const spec = `tcp://127.0.0.1:${await freePort()}`;
+  const pub = await StatsPublisher.start(spec, 'tnetstring');
+  const sub = new zmq.Subscriber({ linger: 0, receiveTimeout: 200 });
+  const waitFor = async (cond: () => boolean, what: string): Promise<void> => {
+    for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(cond(), what);
+  };
+  try {
+    assert.equal(pub.wants('report'), false, 'nobody subscribed yet');
+    sub.connect(spec);
+    sub.subscribe('report ');
+    await waitFor(() => pub.wants('report'), 'the subscription to "report " never reached the publisher');
+    assert.equal(pub.wants('conn'), false, 'only reports were asked for');
+    assert.equal(pub.wants('rep'), false, '"report " does not match type "rep"');
+    sub.subscribe('co');
+    await waitFor(() => pub.wants('conn'), 'a prefix of the type matches');
+    sub.unsubscribe('co');
+    await waitFor(() => !pub.wants('conn'), 'the unsubscription was not seen');
+    sub.subscribe('');
+    await waitFor(() => pub.wants('message'), 'the empty prefix matches every type');
+    sub.close();
+    await waitFor(() => !pub.wants('report') && !pub.wants('message'), 'a closed subscriber still counted');
+  } finally {
+    if (!sub.closed) sub.close();
+    pub.close();
+  }
+});
+
 // ---------------------------------------------------------------------------
 // startStats: the reporter fed by the handler's public surface.
 
