@@ -181,7 +181,10 @@ export async function startGripd(opts: StartOptions = {}): Promise<ProxyServer> 
   await writeFile(configFile, conf);
   const logFile = path.join(dir, 'gripd.log');
   const fd = openSync(logFile, 'a');
-  const child = trackChild(spawn(process.execPath, [GRIPD_BIN, '--config', configFile], { stdio: ['ignore', fd, fd], detached: true }), true);
+  // BENCH_GRIPD_NODE_ARGS: extra node options for gripd's main process (e.g. `--cpu-prof
+  // --cpu-prof-dir=/tmp/prof`); the workers take theirs from GRIPD_WORKER_EXEC_ARGV.
+  const nodeArgs = (process.env['BENCH_GRIPD_NODE_ARGS'] ?? '').split(/\s+/).filter((a) => a !== '');
+  const child = trackChild(spawn(process.execPath, [...nodeArgs, GRIPD_BIN, '--config', configFile], { stdio: ['ignore', fd, fd], detached: true }), true);
   closeSync(fd);
   try {
     await waitReady(child, [httpPort, publishPort], opts.startTimeoutMs ?? 20000, logFile, 'gripd');

@@ -4,7 +4,7 @@
  * Pure: formats, never writes.
  */
 import type { Logger } from 'pino';
-import { textInfoWriter } from './index.js';
+import { textFields, textInfoWriter } from './index.js';
 
 export interface AccessRecord {
   method: string;
@@ -62,16 +62,16 @@ function formatDuration(ms: number): string {
   return ms < 10 ? `${ms.toFixed(1)}ms` : `${Math.round(ms)}ms`;
 }
 
-/** Whether each logger has child bindings (fields printed on every line), looked up once. */
-const bindingsKnown = new WeakMap<Logger, boolean>();
+/** Each text logger's bindings as its lines print them, worked out once per logger. */
+const fieldsOf = new WeakMap<Logger, string>();
 
-function hasBindings(logger: Logger): boolean {
-  let has = bindingsKnown.get(logger);
-  if (has === undefined) {
-    has = Object.keys(logger.bindings()).length > 0;
-    bindingsKnown.set(logger, has);
+function boundFields(logger: Logger): string {
+  let fields = fieldsOf.get(logger);
+  if (fields === undefined) {
+    fields = textFields(logger.bindings());
+    fieldsOf.set(logger, fields);
   }
-  return has;
+  return fields;
 }
 
 /**
@@ -80,10 +80,9 @@ function hasBindings(logger: Logger): boolean {
  */
 export function logAccess(logger: Logger, r: AccessRecord): void {
   if (!logger.isLevelEnabled('info')) return;
-  // Text lines already say everything the fields hold; only JSON logs carry them. A
-  // text logger without bindings takes the line directly (no JSON round trip per request).
+  // Text lines already say everything the fields hold; only JSON logs carry them. A text
+  // logger takes the line directly (no JSON round trip per request).
   const direct = textInfoWriter(logger);
-  if (direct !== undefined && !hasBindings(logger)) direct(accessLine(r));
-  else if (direct !== undefined) logger.info(accessLine(r));
+  if (direct !== undefined) direct(accessLine(r), boundFields(logger));
   else logger.info({ access: r }, accessLine(r));
 }

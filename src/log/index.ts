@@ -40,21 +40,26 @@ export function createLogger(opts: LoggerOptions): Logger {
       let rec: Record<string, unknown>;
       try { rec = JSON.parse(line) as Record<string, unknown>; } catch { out.write(line); return; }
       const { level: lv, time, msg, ...rest } = rec;
-      const extras = Object.entries(rest)
-        .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
-        .join(' ');
-      out.write(textLine(lv as number, time as number, String(msg ?? ''), extras));
+      out.write(textLine(lv as number, time as number, String(msg ?? ''), textFields(rest)));
     },
     flush(): void {
       out.flush();
     },
   };
   const logger = pino({ level, base: undefined }, stream);
-  // Children are created from this object, so they see the writer too. It prints what
-  // `logger.info(msg)` would, without pino's JSON and the parse back (access lines).
-  const writeInfo = (msg: string): void => { out.write(textLine(30, Date.now(), msg, '')); };
+  // Children are created from this object, so they see the writer too. With a child's
+  // bindings as `fields` (textFields), it prints what `logger.info(msg)` would, without
+  // pino's JSON and the parse back (access lines).
+  const writeInfo = (msg: string, fields: string): void => { out.write(textLine(30, Date.now(), msg, fields)); };
   Object.defineProperty(logger, TEXT_INFO, { value: writeInfo });
   return logger;
+}
+
+/** Fields as text-mode lines print them: `key=value` separated by spaces. */
+export function textFields(fields: Record<string, unknown>): string {
+  return Object.entries(fields)
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(' ');
 }
 
 /** One text-mode line: `[LEVEL] yyyy-mm-dd hh:mm:ss.mmm msg key=value…` and a newline. */
@@ -72,13 +77,15 @@ export function isTextLogger(logger: Logger): boolean {
   return textInfoWriter(logger) !== undefined;
 }
 
+/** Writes one info line: the message, then `fields` (a logger's bindings through textFields). */
+export type TextInfoWriter = (msg: string, fields: string) => void;
+
 /**
  * The direct info-line writer of a text-mode logger, or undefined (JSON mode, or a logger
- * not made by createLogger). Only for loggers without child bindings: the writer prints
- * the message alone.
+ * not made by createLogger).
  */
-export function textInfoWriter(logger: Logger): ((msg: string) => void) | undefined {
-  return (logger as unknown as Record<symbol, ((msg: string) => void) | undefined>)[TEXT_INFO];
+export function textInfoWriter(logger: Logger): TextInfoWriter | undefined {
+  return (logger as unknown as Record<symbol, TextInfoWriter | undefined>)[TEXT_INFO];
 }
 
 interface LineSink {
