@@ -28,6 +28,7 @@ import type { Logger } from '../log/index.js';
 import { NO_METRICS, PrometheusMetrics, type Metrics } from '../metrics/index.js';
 import type { GripdApp, StartOptions } from '../main.js';
 import { CommandError } from '../zmq/command.js';
+import { workerHeapFlags } from './heap.js';
 import { startAggregateMetricsServer } from './metrics.js';
 import { isToPrimary, type ToPrimary, type ToWorker, type WorkerCounters, type WorkerLogOptions, type WorkerRequest } from './protocol.js';
 import { startPublishSide, type PublishSideTarget } from './publish-side.js';
@@ -464,13 +465,15 @@ export class WorkerPool extends EventEmitter<PoolEvents> implements PublishSideT
 }
 
 /**
- * Node.js options for the workers: the primary's own, plus the whitespace-separated ones in
+ * Node.js options for the workers: gripd's heap sizing (src/cluster/heap.ts) where not
+ * given, the primary's own options, and the whitespace-separated ones in
  * `GRIPD_WORKER_EXEC_ARGV` (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the
  * workers, which NODE_OPTIONS does not allow).
  */
 export function workerExecArgv(env: NodeJS.ProcessEnv = process.env): string[] {
   const extra = (env['GRIPD_WORKER_EXEC_ARGV'] ?? '').split(/\s+/).filter((a) => a !== '').slice(0, MAX_WORKER_EXEC_ARGS);
-  return [...process.execArgv, ...extra];
+  const given = [...process.execArgv, ...extra];
+  return [...workerHeapFlags(given), ...given];
 }
 
 /**

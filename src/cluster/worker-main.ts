@@ -21,7 +21,6 @@ import { CommandError } from '../zmq/command.js';
 import { MAX_SUBS_PER_REFRESH } from '../zmq/stats-reporter.js';
 import type { StatsEvent } from '../zmq/stats.js';
 import { startClientSide, type ClientSide } from './client-side.js';
-import { applyHeapSizing } from './heap.js';
 import { isToWorker, type ToPrimary, type ToWorker, type WorkerCounters, type WorkerRequest } from './protocol.js';
 
 /** How often counters go to the primary (stats reports and Prometheus read them). */
@@ -205,7 +204,6 @@ if (!cluster.isWorker) {
   process.stderr.write('gripd: worker-main is started by gripd itself ([proxy] workers > 1)\n');
   process.exit(2);
 }
-applyHeapSizing();
 process.on('message', (m: unknown) => {
   if (isToWorker(m)) onMessage(m);
 });
