@@ -28,6 +28,7 @@
  * 127.0.0.x source address, so no process needs more than ~connections/clients fds.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -61,7 +62,7 @@ export interface SoakOptions {
   sampleMs: number;
   /** Progress lines on stderr. */
   verbose: boolean;
-  /** gripd's `[proxy] workers` (default 1: one process). */
+  /** gripd's `[proxy] workers` (default: gripd's own, one per CPU). */
   workers: number;
 }
 
@@ -75,7 +76,7 @@ export const DEFAULT_SOAK: SoakOptions = {
   rssMaxGrowthPct: 5,
   sampleMs: 5000,
   verbose: true,
-  workers: 1,
+  workers: availableParallelism(),
 };
 
 /** Figures of one run. `ok` is false when any promise failed; `failures` says which. */

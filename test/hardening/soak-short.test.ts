@@ -21,6 +21,8 @@ test(`soak (short): ${CONNECTIONS} connections for ${DURATION_S} s lose, duplica
     warmupS: DURATION_S / 3,
     rssMaxGrowthPct: 50,
     verbose: false,
+    // One gripd process, as the CI runs have always used; the 10-minute soak runs gripd's default.
+    workers: 1,
   });
   const figures = `connected ${r.connected}, delivered ${r.delivered}, gaps ${r.gaps} ${JSON.stringify(r.gapsByKind)}, duplicates ${r.duplicates}, behind ${r.behindAtEnd}, errors ${r.unexpectedErrors}, RSS ${r.rssAfterWarmupMib} -> ${r.rssEndMib} MiB`;
   process.stdout.write(`# ${figures}\n`);
