@@ -72,11 +72,6 @@ function textLine(level: number, time: number, msg: string, extras: string): str
 /** Set on text-mode loggers: writes an info line straight to the output (see createLogger). */
 const TEXT_INFO = Symbol('gripd.log.textInfo');
 
-/** True for a logger made by createLogger in text mode (fields would only be printed as key=value). */
-export function isTextLogger(logger: Logger): boolean {
-  return textInfoWriter(logger) !== undefined;
-}
-
 /** Writes one info line: the message, then `fields` (a logger's bindings through textFields). */
 export type TextInfoWriter = (msg: string, fields: string) => void;
 

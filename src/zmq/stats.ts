@@ -2,7 +2,8 @@
  * Stats messages on the `stats_spec` PUB socket, in Pushpin's framing: one frame
  * `<type> T<tnetstring dict>` or `<type> J<json object>` (per `stats_format`). Types and
  * fields follow Pushpin's stats packets. The encoders are pure; StatsPublisher owns the
- * socket (an XPUB, so nothing is encoded while no subscriber wants it). Deciding when to send (connection TTLs, report intervals) is the caller's job.
+ * socket (an XPUB, so nothing is encoded while no subscriber wants it). Deciding when to
+ * send (connection TTLs, report intervals) is the caller's job.
  */
 import * as zmq from 'zeromq';
 import { encodeTnetstring, type TnetEncodable } from './tnetstring.js';

@@ -1,7 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { createLogger, logAccess, accessLine, isTextLogger } from '../../../src/log/index.js';
+import { createLogger, logAccess, accessLine, textInfoWriter } from '../../../src/log/index.js';
 
 /** A logger writing into an array of raw chunks. */
 function capture(json: boolean): { logger: ReturnType<typeof createLogger>; chunks: string[] } {
@@ -16,7 +16,7 @@ const record = { method: 'GET', path: '/a?b=1', backend: '127.0.0.1:8080', statu
 describe('text logger', () => {
   test('an access line has the same shape as any info line, one line per request, in order', () => {
     const { logger, chunks } = capture(false);
-    assert.equal(isTextLogger(logger), true);
+    assert.notEqual(textInfoWriter(logger), undefined);
     logger.info('before');
     logAccess(logger, record);
     logger.warn('after');
@@ -43,7 +43,7 @@ describe('text logger', () => {
 
   test('JSON mode carries the fields under access', () => {
     const { logger, chunks } = capture(true);
-    assert.equal(isTextLogger(logger), false);
+    assert.equal(textInfoWriter(logger), undefined);
     logAccess(logger, record);
     const rec = JSON.parse(chunks[0]!) as { msg: string; access: typeof record; level: number };
     assert.equal(rec.level, 30);
