@@ -55,6 +55,10 @@ Options:
   -h, --help             Show this help and exit.
   -v, --version          Print the version and exit.
 
+Environment: GRIPD_WORKER_EXEC_ARGV adds Node.js options to the worker processes
+([proxy] workers > 1), e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof". Workers start
+with --max-semi-space-size=8 --heap-growing-percent=50 unless those options set them.
+
 Signals: SIGINT/SIGTERM stop gracefully (a second one, or ${STOP_DEADLINE_MS / 1000} s, forces exit 1);
 SIGHUP reloads the config and routes (a config with errors is reported and not applied).
 `;
