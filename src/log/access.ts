@@ -1,7 +1,7 @@
 /**
  * The access log line for one proxied request, in Pushpin's shape:
  * `GET /path -> 127.0.0.1:8080 from=1.2.3.4 route=id code=200 123 1.2ms ua=...`.
- * Pure: formats, never writes.
+ * accessLine is pure (formats, never writes); logAccess hands the line to the logger.
  */
 import type { Logger } from 'pino';
 import { textFields, textInfoWriter } from './index.js';

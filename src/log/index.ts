@@ -50,7 +50,8 @@ export function createLogger(opts: LoggerOptions): Logger {
   // Children are created from this object, so they see the writer too. With a child's
   // bindings as `fields` (textFields), it prints what `logger.info(msg)` would, without
   // pino's JSON and the parse back (access lines).
-  const writeInfo = (msg: string, fields: string): void => { out.write(textLine(30, Date.now(), msg, fields)); };
+  const infoLevel = pino.levels.values['info']!;
+  const writeInfo = (msg: string, fields: string): void => { out.write(textLine(infoLevel, Date.now(), msg, fields)); };
   Object.defineProperty(logger, TEXT_INFO, { value: writeInfo });
   return logger;
 }

@@ -164,7 +164,8 @@ export async function startStats(opts: StatsOptions): Promise<StatsReporter> {
   let connMax = 0;
   let connMinutes = 0;
   const sendConn = (ci: ConnInfo): void => {
-    if (!connSend) return;
+    // Checked before the packet is built: this runs for every client request.
+    if (!connSend || !pub.wants('conn')) return;
     pub.send({
       type: 'conn', from, id: ci.id, connected: true, connType: ci.connType, ssl: ci.ssl, ttl: connTtlS,
       ...(ci.route !== '' ? { route: ci.route } : {}), ...(ci.peerAddress !== undefined ? { peerAddress: ci.peerAddress } : {}),
@@ -202,7 +203,7 @@ export async function startStats(opts: StatsOptions): Promise<StatsReporter> {
     conns.delete(id);
     buckets[ci.bucket]?.delete(ci);
     countMinutes(ci, Date.now());
-    if (connSend) pub.send({ type: 'conn', from, id, connected: false, ...(ci.route !== '' ? { route: ci.route } : {}) });
+    if (connSend && pub.wants('conn')) pub.send({ type: 'conn', from, id, connected: false, ...(ci.route !== '' ? { route: ci.route } : {}) });
   };
   const connTimer = setInterval(() => {
     // One bucket per tick: every connection is refreshed within 3/4 of its TTL.
