@@ -42,11 +42,39 @@ export interface GripdInstance {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/** Starts with fresh ports when another test bound one of ours first. */
+const START_ATTEMPTS_MAX = 4;
+const PORT_TAKEN = /EADDRINUSE|Address already in use/;
+
 /**
  * Starts gripd as a user would: the CLI with a temp pushpin.conf and routes file on
  * free loopback ports. Resolves when the client (and publish) ports accept.
+ *
+ * Tests run in parallel processes, so a port found free can be bound by another test
+ * before this gripd binds it; gripd then exits naming the address, and only that case
+ * is retried, with new ports. Any other early exit fails at once.
  */
 export async function startGripd(opts: GripdOptions = {}): Promise<GripdInstance> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startGripdOnce(opts);
+    } catch (err) {
+      if (attempt >= START_ATTEMPTS_MAX || !(err instanceof PortTakenError)) throw err;
+    }
+  }
+}
+
+class PortTakenError extends Error {}
+
+/** Whether gripd started with these options prints info lines (its "ready" line among them). */
+function logsInfo(opts: GripdOptions): boolean {
+  const arg = opts.args?.indexOf('--loglevel') ?? -1;
+  const conf = (opts.sections?.runner ?? []).filter((l) => l.startsWith('log_level=')).pop();
+  const level = arg >= 0 ? Number(opts.args![arg + 1]) : conf !== undefined ? Number(conf.slice('log_level='.length)) : 2;
+  return level >= 2;
+}
+
+async function startGripdOnce(opts: GripdOptions): Promise<GripdInstance> {
   const dir = await mkdtemp(path.join(tmpdir(), 'gripd-test-'));
   const [httpPort, publishPort, pullPort, subPort, commandPort] = (await freePorts(5)) as [number, number, number, number, number];
   const routesFile = path.join(dir, 'routes');
@@ -82,15 +110,32 @@ export async function startGripd(opts: GripdOptions = {}): Promise<GripdInstance
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  proc.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-  proc.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  const early = exited.then((code) => { throw new Error(`gripd exited early with code ${code}:\n${out}`); });
+  // A port that accepts may belong to the test that took it from us, so where the log
+  // level lets gripd say so, wait for gripd's own "ready" line as well.
+  let onReady = (): void => undefined;
+  const ready = new Promise<void>((resolve) => { onReady = resolve; });
+  const collect = (d: Buffer): void => {
+    out += d.toString();
+    if (out.includes('gripd ready')) onReady();
+  };
+  proc.stdout!.on('data', collect);
+  proc.stderr!.on('data', collect);
+  // 'close' rather than 'exit': by then everything the process printed has been read.
+  const exited = new Promise<number | null>((resolve) => proc.once('close', (code) => resolve(code)));
+  const early = exited.then(async (code) => {
+    const message = `gripd exited early with code ${code}:\n${out}`;
+    if (PORT_TAKEN.test(out)) {
+      await rm(dir, { recursive: true, force: true });
+      throw new PortTakenError(message);
+    }
+    throw new Error(message);
+  });
   early.catch(() => undefined);
   await Promise.race([
     (async () => {
       await waitForPort(httpPort);
       if (opts.waitPublish !== false) await waitForPort(publishPort);
+      if (logsInfo(opts)) await ready;
       // A configured Prometheus exporter opens after the client port: wait for it too.
       const prom = /^prometheus_port=(?:.*:)?(\d+)$/.exec((s.handler ?? []).find((l) => l.startsWith('prometheus_port=')) ?? '');
       if (prom !== null) await waitForPort(Number(prom[1]));
