@@ -355,6 +355,9 @@ export class WorkerPool extends EventEmitter<PoolEvents> implements PublishSideT
       case 'stats':
         for (const ev of m.events) for (const l of this.statsListeners) l(ev);
         break;
+      case 'batch':
+        for (const one of m.list) this.onMessage(slot, one);
+        break;
       case 'reply': {
         const p = this.pending.get(m.id);
         if (p === undefined) break;

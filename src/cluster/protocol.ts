@@ -55,7 +55,9 @@ export type ToPrimary =
   /** Stats events (connections, activity, per-publish messages), batched. Sent only when stats are on. */
   | { t: 'stats'; events: StatsEvent[] }
   | { t: 'reply'; id: number; ok: true; value?: unknown }
-  | { t: 'reply'; id: number; ok: false; condition?: string; error: string };
+  | { t: 'reply'; id: number; ok: false; condition?: string; error: string }
+  /** Several of the above in one IPC message, to be handled in order. */
+  | { t: 'batch'; list: ToPrimary[] };
 
 /** Narrows an IPC message to a primary->worker message by its tag (shape is trusted). */
 export function isToWorker(m: unknown): m is ToWorker {

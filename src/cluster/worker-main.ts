@@ -3,8 +3,9 @@
  * hand). Waits for the primary's `start` message, runs the client side (listeners on the
  * shared ports, handler, proxy), and then:
  * - delivers the publishes the primary sends;
- * - reports channel subscribe/unsubscribe at once, counters every COUNTER_SYNC_MS and,
- *   when stats are on, subscriber counts;
+ * - reports channel subscribe/unsubscribe at the end of the event-loop turn they happened
+ *   in (one IPC message for all of them), counters every COUNTER_SYNC_MS and, when stats
+ *   are on, subscriber counts;
  * - answers conncheck/refresh/recover/metrics requests, and per-connection sends (gripd extension);
  * - stops gracefully on `stop`, SIGTERM or SIGINT (exit 0). SIGHUP is ignored: the primary
  *   reloads and passes the config on. If the primary goes away, node:cluster exits the worker.
@@ -43,12 +44,61 @@ let metrics: PrometheusMetrics | undefined;
 let stopping = false;
 const timers: NodeJS.Timeout[] = [];
 
-function send(msg: ToPrimary): void {
+function post(msg: ToPrimary): void {
   try {
     process.send?.(msg);
   } catch {
     // The primary is gone; node:cluster exits this worker on disconnect.
   }
+}
+
+/**
+ * Subscription changes of this event-loop turn, and the channels whose subscriber counts
+ * the primary should hear once the new holds are indexed. A burst of new holds each on
+ * its own channel would otherwise cost two IPC messages per hold.
+ */
+let outbox: ToPrimary[] = [];
+const countsDue = new Set<string>();
+let outboxScheduled = false;
+
+function enqueue(msg: ToPrimary): void {
+  outbox.push(msg);
+  scheduleOutbox();
+}
+
+function scheduleOutbox(): void {
+  if (outboxScheduled) return;
+  outboxScheduled = true;
+  setImmediate(() => {
+    outboxScheduled = false;
+    flushOutbox(true);
+  });
+}
+
+/**
+ * Sends what is queued as one message. Counts are read only at the end of the turn
+ * (`withCounts`): the handler announces a channel before it indexes the hold.
+ */
+function flushOutbox(withCounts: boolean): void {
+  const list = outbox;
+  outbox = [];
+  if (withCounts && countsDue.size > 0) {
+    const counts: Array<[string, number, number]> = [];
+    for (const channel of countsDue) {
+      const c = client?.handler.subscriberCount(channel);
+      if (c !== undefined && c.response + c.stream > 0) counts.push([channel, c.response, c.stream]);
+    }
+    countsDue.clear();
+    if (counts.length > 0) list.push({ t: 'counts', list: counts });
+  }
+  if (list.length === 1) post(list[0]!);
+  else if (list.length > 1) post({ t: 'batch', list });
+}
+
+/** Sends `msg` after anything queued, so the primary sees events in the order they happened. */
+function send(msg: ToPrimary): void {
+  if (outbox.length > 0) flushOutbox(false);
+  post(msg);
 }
 
 function counters(): WorkerCounters {
@@ -73,16 +123,10 @@ async function start(m: Extract<ToWorker, { t: 'start' }>): Promise<void> {
   const { handler } = client;
   const statsOn = config.handler.statsSpec !== '';
   handler.on('subscribe', (channel) => {
-    send({ t: 'sub', channel });
-    // The handler fires before the first hold is indexed; read its counts once it is.
-    if (statsOn) {
-      setImmediate(() => {
-        const c = handler.subscriberCount(channel);
-        if (c.response + c.stream > 0) send({ t: 'counts', list: [[channel, c.response, c.stream]] });
-      });
-    }
+    enqueue({ t: 'sub', channel });
+    if (statsOn) countsDue.add(channel);
   });
-  handler.on('unsubscribe', (channel) => send({ t: 'unsub', channel }));
+  handler.on('unsubscribe', (channel) => enqueue({ t: 'unsub', channel }));
   if (statsOn) forwardStats(handler);
   const sync = setInterval(() => send({ t: 'counters', counters: counters() }), COUNTER_SYNC_MS);
   sync.unref();
