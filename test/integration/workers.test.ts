@@ -91,6 +91,8 @@ function requestsPerWorker(output: string, since = 0): Map<number, number> {
 describe('workers=2', () => {
   let g: GripdInstance;
   let clients: StreamClient[] = [];
+  /** Clients on other channels than CHANNEL (the later tests expect every client on CHANNEL). */
+  const others: StreamClient[] = [];
   const push = new zmq.Push({ linger: 0 });
   const xpub = new zmq.XPublisher({ linger: 0 });
   const subEvents: string[] = [];
@@ -114,7 +116,7 @@ describe('workers=2', () => {
   });
 
   after(async () => {
-    for (const c of clients) c.close();
+    for (const c of [...clients, ...others]) c.close();
     push.close();
     xpub.close();
     await xpubLoop;
@@ -160,6 +162,22 @@ describe('workers=2', () => {
     assert.equal(value(/^message_sent (\S+)$/m), CLIENTS * 5, text);
     assert.equal(value(/^gripd_channels (\S+)$/m), 1, text);
     assert.equal(value(/^gripd_held_connections\{mode="stream"\} (\S+)$/m), CLIENTS, text);
+  });
+
+  test('workers: a burst of new channels on both workers subscribes each once, and each gets its item', async () => {
+    // Workers report subscription changes once per event-loop turn; a burst fills turns
+    // with several channels, so every one of them must still reach the primary.
+    const burst = Array.from({ length: 40 }, (_, i) => `burst-${i}`);
+    const opened = await Promise.all(burst.map((ch) => openStream(`${g.url}/stream?channel=${ch}`)));
+    others.push(...opened);
+    await waitFor(() => burst.every((ch) => subEvents.includes(`+${ch}`)), 'SUB subscription for every burst channel');
+    for (const ch of burst) assert.equal(subEvents.filter((e) => e === `+${ch}`).length, 1, `subscriptions: ${subEvents.join(' ')}`);
+    const body = JSON.stringify({ items: burst.map((ch) => ({ channel: ch, formats: { 'http-stream': { content: `to-${ch}\n` } } })) });
+    const res = await fetch(`${g.publishUrl}/publish`, { method: 'POST', body, headers: { 'Content-Type': 'application/json' } });
+    assert.equal(res.status, 200, await res.text());
+    await waitFor(() => opened.every((c, i) => c.text().includes(`to-burst-${i}\n`)), 'each burst client got its item');
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    assert.equal(Number(/^gripd_channels (\S+)$/m.exec(text)?.[1]), 1 + burst.length, text);
   });
 
   test('workers: conncheck and recover through the command socket answer for the whole instance', async () => {
