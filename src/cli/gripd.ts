@@ -58,6 +58,9 @@ Options:
 Environment: GRIPD_WORKER_EXEC_ARGV adds Node.js options to the worker processes
 ([proxy] workers > 1), e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof". Workers start
 with --max-semi-space-size=8 --heap-growing-percent=50 unless those options set them.
+The primary accepts client connections and hands them to the workers in turn;
+NODE_CLUSTER_SCHED_POLICY=none (with UV_TCP_SINGLE_ACCEPT=1 for an even spread) lets
+the workers accept themselves instead (docs/performance.md, "Workers").
 
 Signals: SIGINT/SIGTERM stop gracefully (a second one, or ${STOP_DEADLINE_MS / 1000} s, forces exit 1);
 SIGHUP reloads the config and routes (a config with errors is reported and not applied).

@@ -158,10 +158,13 @@ export class WorkerPool extends EventEmitter<PoolEvents> implements PublishSideT
 
   /** Forks `n` workers and waits until each has opened its listeners. */
   async start(n: number): Promise<void> {
-    cluster.setupPrimary({ exec: WORKER_MAIN, args: [], execArgv: workerExecArgv(), serialization: 'advanced', silent: false });
     // The primary accepts client connections and hands them out in turn: an even spread,
-    // which the kernel's own distribution between processes does not give.
-    cluster.schedulingPolicy = cluster.SCHED_RR;
+    // which the kernel's own distribution between processes does not give. node:cluster's
+    // NODE_CLUSTER_SCHED_POLICY=none (workers accept themselves; cheaper per new
+    // connection, see docs/performance.md) is left to the user who sets it. node:cluster
+    // fixes the policy at the first setupPrimary(), so it is set before that.
+    if (process.env.NODE_CLUSTER_SCHED_POLICY === undefined) cluster.schedulingPolicy = cluster.SCHED_RR;
+    cluster.setupPrimary({ exec: WORKER_MAIN, args: [], execArgv: workerExecArgv(), serialization: 'advanced', silent: false });
     const waits: Array<Promise<void>> = [];
     for (let i = 0; i < n; i++) {
       const slot: Slot = {

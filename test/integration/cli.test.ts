@@ -47,7 +47,7 @@ describe('cli: informational options', () => {
     for (const opt of ['--config', '--port', '--route', '--id', '--loglevel', '--verbose', '--logjson', '--logfile', '--merge-output', '--check-config', '--help', '--version']) {
       assert.ok(r.stdout.includes(opt), `help mentions ${opt}`);
     }
-    for (const env of ['GRIPD_LOG_FORMAT', 'GRIPD_WORKER_EXEC_ARGV']) assert.ok(r.stdout.includes(env), `help mentions ${env}`);
+    for (const env of ['GRIPD_LOG_FORMAT', 'GRIPD_WORKER_EXEC_ARGV', 'NODE_CLUSTER_SCHED_POLICY']) assert.ok(r.stdout.includes(env), `help mentions ${env}`);
   });
 
   test('cli: --version prints gripd and the package version', async () => {
