@@ -68,6 +68,8 @@ class PortTakenError extends Error {}
 
 /** Whether gripd started with these options prints info lines (its "ready" line among them). */
 function logsInfo(opts: GripdOptions): boolean {
+  // Lines then go to a file, not to the output this helper reads.
+  if (opts.args?.some((a) => a === '--logfile' || a.startsWith('--logfile='))) return false;
   const arg = opts.args?.indexOf('--loglevel') ?? -1;
   const conf = (opts.sections?.runner ?? []).filter((l) => l.startsWith('log_level=')).pop();
   const level = arg >= 0 ? Number(opts.args![arg + 1]) : conf !== undefined ? Number(conf.slice('log_level='.length)) : 2;
