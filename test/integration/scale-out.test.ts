@@ -5,35 +5,15 @@
  */
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import * as zmq from 'zeromq';
 import { startGripd, type GripdInstance } from '../helpers/gripd.js';
+import { openStream, type StreamClient } from '../helpers/stream-client.js';
 import { freePort, waitForPort } from '../helpers/ports.js';
 import { encodeTnetstring } from '../../src/zmq/tnetstring.js';
 
 const CHANNEL = 'fan';
 const ITEMS = 25;
 const CLIENTS_PER_INSTANCE = 2;
-
-interface StreamClient {
-  text(): string;
-  close(): void;
-}
-
-/** Opens a stream on the built-in test handler route (`/stream?channel=`), resolves once the head arrived. */
-function openStream(url: string): Promise<StreamClient> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('error', () => undefined);
-      if (res.statusCode !== 200) reject(new Error(`status ${res.statusCode}`));
-      else resolve({ text: () => body, close: () => req.destroy() });
-    });
-    req.on('error', reject);
-  });
-}
 
 /** Publisher side: an XPUB that reports subscription messages (verbose: one per subscriber). */
 class Publisher {

@@ -7,9 +7,9 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { startGripd, type GripdInstance } from '../helpers/gripd.js';
+import { openStream } from '../helpers/stream-client.js';
 
 const CLIENTS = 30;
 const started: GripdInstance[] = [];
@@ -55,20 +55,6 @@ function workerPids(output: string): number[] {
   const pids = new Map<number, number>();
   for (const m of output.matchAll(/worker (\d+) ready \(pid (\d+)\)/g)) pids.set(Number(m[1]), Number(m[2]));
   return [...pids.values()];
-}
-
-function openStream(url: string): Promise<{ text(): string; close(): void }> {
-  return new Promise((resolve, reject) => {
-    let body = '';
-    const req = http.get(url, { agent: false }, (res) => {
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('error', () => undefined);
-      if (res.statusCode !== 200) reject(new Error(`status ${res.statusCode}`));
-      else resolve({ text: () => body, close: () => req.destroy() });
-    });
-    req.on('error', reject);
-  });
 }
 
 async function startTwoWorkers(env?: Record<string, string>): Promise<{ g: GripdInstance; pids: number[] }> {
