@@ -45,6 +45,10 @@ export interface GripdInstance {
 /** Starts with fresh ports when another test bound one of ours first. */
 const START_ATTEMPTS_MAX = 4;
 const PORT_TAKEN = /EADDRINUSE|Address already in use/;
+/** Bound on waiting for the "gripd ready" line once the ports accept. */
+const READY_DEADLINE_MS = 15_000;
+/** Bound on waiting for an exited gripd's output to drain. */
+const PIPE_DRAIN_MS = 1_000;
 
 /**
  * Starts gripd as a user would: the CLI with a temp pushpin.conf and routes file on
@@ -114,17 +118,24 @@ async function startGripdOnce(opts: GripdOptions): Promise<GripdInstance> {
   });
   // A port that accepts may belong to the test that took it from us, so where the log
   // level lets gripd say so, wait for gripd's own "ready" line as well.
+  let isReady = false;
   let onReady = (): void => undefined;
   const ready = new Promise<void>((resolve) => { onReady = resolve; });
   const collect = (d: Buffer): void => {
     out += d.toString();
-    if (out.includes('gripd ready')) onReady();
+    if (!isReady && out.includes('gripd ready')) {
+      isReady = true;
+      onReady();
+    }
   };
   proc.stdout!.on('data', collect);
   proc.stderr!.on('data', collect);
-  // 'close' rather than 'exit': by then everything the process printed has been read.
-  const exited = new Promise<number | null>((resolve) => proc.once('close', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const drained = new Promise<void>((resolve) => proc.once('close', () => resolve()));
   const early = exited.then(async (code) => {
+    // The last lines it printed may still be in the pipes: let them drain (bounded, as
+    // workers share the pipes and may outlive the primary by a moment).
+    await Promise.race([drained, new Promise((r) => setTimeout(r, PIPE_DRAIN_MS))]);
     const message = `gripd exited early with code ${code}:\n${out}`;
     if (PORT_TAKEN.test(out)) {
       await rm(dir, { recursive: true, force: true });
@@ -137,7 +148,13 @@ async function startGripdOnce(opts: GripdOptions): Promise<GripdInstance> {
     (async () => {
       await waitForPort(httpPort);
       if (opts.waitPublish !== false) await waitForPort(publishPort);
-      if (logsInfo(opts)) await ready;
+      if (logsInfo(opts)) {
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`gripd did not log "gripd ready" within ${READY_DEADLINE_MS} ms:\n${out}`)), READY_DEADLINE_MS);
+        });
+        try { await Promise.race([ready, late]); } finally { clearTimeout(timer); }
+      }
       // A configured Prometheus exporter opens after the client port: wait for it too.
       const prom = /^prometheus_port=(?:.*:)?(\d+)$/.exec((s.handler ?? []).find((l) => l.startsWith('prometheus_port=')) ?? '');
       if (prom !== null) await waitForPort(Number(prom[1]));
