@@ -42,6 +42,13 @@ export interface GripdInstance {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/** Worker pids (workers > 1) from the primary's "worker N ready (pid P)" lines, latest per worker. */
+export function workerPids(output: string): Map<number, number> {
+  const pids = new Map<number, number>();
+  for (const m of output.matchAll(/worker (\d+) ready \(pid (\d+)\)/g)) pids.set(Number(m[1]), Number(m[2]));
+  return pids;
+}
+
 /** Starts with fresh ports when another test bound one of ours first. */
 const START_ATTEMPTS_MAX = 4;
 const PORT_TAKEN = /EADDRINUSE|Address already in use/;
@@ -74,9 +81,11 @@ class PortTakenError extends Error {}
 function logsInfo(opts: GripdOptions): boolean {
   // Lines then go to a file, not to the output this helper reads.
   if (opts.args?.some((a) => a === '--logfile' || a.startsWith('--logfile='))) return false;
-  const arg = opts.args?.indexOf('--loglevel') ?? -1;
-  const conf = (opts.sections?.runner ?? []).filter((l) => l.startsWith('log_level=')).pop();
-  const level = arg >= 0 ? Number(opts.args![arg + 1]) : conf !== undefined ? Number(conf.slice('log_level='.length)) : 2;
+  const args = opts.args ?? [];
+  const at = args.findIndex((a) => a === '--loglevel' || a.startsWith('--loglevel='));
+  const arg = at < 0 ? undefined : args[at]!.includes('=') ? args[at]!.slice('--loglevel='.length) : args[at + 1];
+  const conf = (opts.sections?.runner ?? []).filter((l) => l.startsWith('log_level=')).pop()?.slice('log_level='.length);
+  const level = Number(arg ?? conf ?? 2);
   return level >= 2;
 }
 

@@ -5,6 +5,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { waitFor } from '../helpers/wait.js';
 import http from 'node:http';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -25,14 +26,6 @@ function getOverSocket(socketPath: string, urlPath: string): Promise<{ status: n
     });
     req.on('error', reject);
   });
-}
-
-async function waitFor(cond: () => boolean, what: string, deadlineMs = 20_000): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 let g: GripdInstance | undefined;

@@ -7,9 +7,10 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
-import { startGripd, type GripdInstance } from '../helpers/gripd.js';
+import { waitFor } from '../helpers/wait.js';
+import { startGripd, type GripdInstance, workerPids } from '../helpers/gripd.js';
 import { openStream } from '../helpers/stream-client.js';
+import { holdsSocket, tcpSocketInodes } from '../helpers/proc-sockets.js';
 
 const CLIENTS = 30;
 const started: GripdInstance[] = [];
@@ -17,65 +18,30 @@ after(async () => {
   for (const g of started) if (g.proc.exitCode === null) await g.stop('SIGKILL');
 });
 
-async function waitFor(cond: () => boolean, what: string, deadlineMs = 20_000): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/** Socket inodes listening on `port` (any address), from /proc/net/tcp and tcp6. */
+/** Inodes of the sockets listening on `port` (any address). */
 function listeningInodes(port: number): Set<string> {
-  const inodes = new Set<string>();
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = '';
-    try { text = readFileSync(file, 'utf8'); } catch { continue; }
-    for (const line of text.split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length < 10) continue;
-      const localPort = parseInt(f[1]!.split(':')[1]!, 16);
-      if (localPort === port && f[3] === '0A') inodes.add(f[9]!);
-    }
-  }
-  return inodes;
-}
-
-function holdsAny(pid: number, inodes: Set<string>): boolean {
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    let link = '';
-    try { link = readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { continue; }
-    const m = /^socket:\[(\d+)\]$/.exec(link);
-    if (m && inodes.has(m[1]!)) return true;
-  }
-  return false;
-}
-
-function workerPids(output: string): number[] {
-  const pids = new Map<number, number>();
-  for (const m of output.matchAll(/worker (\d+) ready \(pid (\d+)\)/g)) pids.set(Number(m[1]), Number(m[2]));
-  return [...pids.values()];
+  return tcpSocketInodes((e) => e.localPort === port && e.state === '0A');
 }
 
 async function startTwoWorkers(env?: Record<string, string>): Promise<{ g: GripdInstance; pids: number[] }> {
   const g = await startGripd({ sections: { proxy: ['workers=2'] }, ...(env ? { env } : {}) });
   started.push(g);
-  await waitFor(() => workerPids(g.output()).length === 2, 'both workers ready');
-  return { g, pids: workerPids(g.output()) };
+  await waitFor(() => workerPids(g.output()).size === 2, 'both workers ready');
+  return { g, pids: [...workerPids(g.output()).values()] };
 }
 
 test('workers: by default the workers hold no listening socket (the primary accepts and hands out)', async () => {
   const { g, pids } = await startTwoWorkers();
   const inodes = listeningInodes(g.httpPort);
   assert.ok(inodes.size > 0, `no listening socket found for port ${g.httpPort}`);
-  for (const pid of pids) assert.equal(holdsAny(pid, inodes), false, `worker pid ${pid} holds the listening socket`);
-  assert.equal(holdsAny(g.proc.pid!, inodes), true, 'the primary holds the listening socket');
+  for (const pid of pids) assert.equal(holdsSocket(pid, inodes), false, `worker pid ${pid} holds the listening socket`);
+  assert.equal(holdsSocket(g.proc.pid!, inodes), true, 'the primary holds the listening socket');
 });
 
 test('workers: NODE_CLUSTER_SCHED_POLICY=none lets each worker accept itself; every client is served', async () => {
   const { g, pids } = await startTwoWorkers({ NODE_CLUSTER_SCHED_POLICY: 'none', UV_TCP_SINGLE_ACCEPT: '1' });
   const inodes = listeningInodes(g.httpPort);
-  for (const pid of pids) assert.equal(holdsAny(pid, inodes), true, `worker pid ${pid} does not hold the listening socket`);
+  for (const pid of pids) assert.equal(holdsSocket(pid, inodes), true, `worker pid ${pid} does not hold the listening socket`);
   const clients = await Promise.all(Array.from({ length: CLIENTS }, () => openStream(`${g.url}/stream?channel=sched`)));
   try {
     const body = JSON.stringify({ items: [{ channel: 'sched', formats: { 'http-stream': { content: 'hello-sched\n' } } }] });

@@ -7,9 +7,10 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { waitFor } from '../helpers/wait.js';
 import http from 'node:http';
 import * as zmq from 'zeromq';
-import { startGripd, type GripdInstance } from '../helpers/gripd.js';
+import { startGripd, type GripdInstance, workerPids } from '../helpers/gripd.js';
 import { freePort } from '../helpers/ports.js';
 import { encodeTnetstring } from '../../src/zmq/tnetstring.js';
 import { decodeCommandResponse, encodeCommandRequest } from '../../src/zmq/command-packet.js';
@@ -43,14 +44,6 @@ function openStream(url: string): Promise<StreamClient> {
   });
 }
 
-async function waitFor(cond: () => boolean, what: string, deadlineMs = 20_000): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 async function within<T>(p: Promise<T>, what: string, ms = 10_000): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const t = new Promise<never>((_, rej) => {
@@ -69,13 +62,6 @@ async function httpPublish(g: GripdInstance, content: string): Promise<void> {
   const body = JSON.stringify({ items: [{ channel: CHANNEL, formats: { 'http-stream': { content } } }] });
   const res = await fetch(`${g.publishUrl}/publish`, { method: 'POST', body, headers: { 'Content-Type': 'application/json' } });
   assert.equal(res.status, 200, await res.text());
-}
-
-/** Worker pids from the primary's "worker N ready (pid P)" lines, latest per worker. */
-function workerPids(output: string): Map<number, number> {
-  const pids = new Map<number, number>();
-  for (const m of output.matchAll(/worker (\d+) ready \(pid (\d+)\)/g)) pids.set(Number(m[1]), Number(m[2]));
-  return pids;
 }
 
 /** How many client requests each worker logged (access lines carry worker=N). */

@@ -7,9 +7,9 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import * as zmq from 'zeromq';
-import { startGripd, type GripdInstance } from '../helpers/gripd.js';
+import { startGripd, type GripdInstance, workerPids } from '../helpers/gripd.js';
+import { holdsSocket, tcpSocketInodes } from '../helpers/proc-sockets.js';
 import { decodeCommandResponse, encodeCommandRequest } from '../../src/zmq/command-packet.js';
 import type { TnetEncodable } from '../../src/zmq/tnetstring.js';
 import { connect, ev, publish, startWohBackend, waitFor, type Client, type WohBackend } from './ws-helpers.js';
@@ -35,13 +35,6 @@ async function command(port: number, method: string, args?: Record<string, TnetE
   }
 }
 
-/** Worker pids from the primary's "worker N ready (pid P)" lines, latest per worker. */
-function workerPids(output: string): Map<number, number> {
-  const pids = new Map<number, number>();
-  for (const m of output.matchAll(/worker (\d+) ready \(pid (\d+)\)/g)) pids.set(Number(m[1]), Number(m[2]));
-  return pids;
-}
-
 /**
  * Which worker holds a client connection (Linux): finds gripd's end of the TCP connection
  * in /proc/net/tcp (local port `serverPort`, remote port the client's) and the worker
@@ -49,37 +42,9 @@ function workerPids(output: string): Map<number, number> {
  */
 function workerOfClient(c: Client, serverPort: number, pids: Map<number, number>): number | undefined {
   const clientPort = (c.ws as unknown as { _socket: { localPort: number } })._socket.localPort;
-  const hex = (n: number): string => n.toString(16).toUpperCase().padStart(4, '0');
-  let inode: string | undefined;
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = '';
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length < 10) continue;
-      if (f[1]!.endsWith(`:${hex(serverPort)}`) && f[2]!.endsWith(`:${hex(clientPort)}`)) inode = f[9];
-    }
-  }
-  if (inode === undefined) return undefined;
-  for (const [index, pid] of pids) {
-    let fds: string[] = [];
-    try {
-      fds = readdirSync(`/proc/${pid}/fd`);
-    } catch {
-      continue;
-    }
-    for (const fd of fds) {
-      try {
-        if (readlinkSync(`/proc/${pid}/fd/${fd}`) === `socket:[${inode}]`) return index;
-      } catch {
-        // The fd closed meanwhile.
-      }
-    }
-  }
+  const inodes = tcpSocketInodes((e) => e.localPort === serverPort && e.remotePort === clientPort);
+  if (inodes.size === 0) return undefined;
+  for (const [index, pid] of pids) if (holdsSocket(pid, inodes)) return index;
   return undefined;
 }
 

@@ -4,6 +4,7 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { waitFor } from '../helpers/wait.js';
 import { EventEmitter } from 'node:events';
 import { Writable } from 'node:stream';
 import { execFile } from 'node:child_process';
@@ -18,14 +19,6 @@ import { startPublishInputs, type PublishInputs } from '../../src/zmq/publish-in
 import { startCommandSocket, CommandError, type CommandSocket, type CommandTarget } from '../../src/zmq/command.js';
 import { encodeTnetstring, decodeTnetstring, type TnetDict } from '../../src/zmq/tnetstring.js';
 import { decodeCommandResponse, encodeCommandRequest } from '../../src/zmq/command-packet.js';
-
-async function waitFor(cond: () => boolean, what: string, deadlineMs = 10_000): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** Races a promise against a deadline so a lost reply fails the test instead of hanging it. */
 async function within<T>(p: Promise<T>, what: string, ms = 10_000): Promise<T> {
